@@ -1,0 +1,103 @@
+"""``Client``: many calls, one connection pool.
+
+Each module-level ``stream()`` call pays for a new session (TCP, TLS, DNS). A ``Client``
+owns one ``aiohttp.ClientSession`` and hands it to every provider it calls, so that
+connections are reused; that is most of the cost of short calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aichats_core._models import MessageInput
+from aichats_core._stream import ProviderRef, ResultStream, start
+from aichats_core.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+
+class Client:
+    """An async context manager sharing one HTTP session across calls.
+
+    ``options`` given here are defaults for every call (for example ``timeout`` or
+    ``base_url``); a call's own options win.
+
+    >>> async with Client(timeout=30) as client:  # doctest: +SKIP
+    ...     print(await client.complete("aichats", "Hello"))
+    """
+
+    def __init__(
+        self,
+        *,
+        proxy: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        **options: Any,
+    ) -> None:
+        if "session" in options:
+            raise InvalidRequestError("pass the session as Client(session=...)")
+        self._proxy = proxy
+        self._options = options
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+
+    async def __aenter__(self) -> Client:
+        self._ensure_session()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session this client opened (a session passed in is left to its owner)."""
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session; created on first use."""
+        return self._ensure_session()
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise InvalidRequestError("this Client is closed; create a new one")
+        if self._session is None:
+            from aichats_core.http import new_client_session
+
+            self._session = new_client_session()
+        return self._session
+
+    def stream(
+        self,
+        provider: ProviderRef,
+        messages: str | Iterable[MessageInput],
+        *,
+        model: str | None = None,
+        proxy: str | None = None,
+        **options: Any,
+    ) -> ResultStream:
+        """Like ``aichats_core.stream``, over this client's session."""
+        merged = {**self._options, **options, "session": self.session}
+        return start(provider, messages, model, proxy or self._proxy, merged)
+
+    async def complete(
+        self,
+        provider: ProviderRef,
+        messages: str | Iterable[MessageInput],
+        *,
+        model: str | None = None,
+        proxy: str | None = None,
+        **options: Any,
+    ) -> str:
+        """Like ``aichats_core.complete``, over this client's session."""
+        return await self.stream(provider, messages, model=model, proxy=proxy, **options).text()

@@ -1,0 +1,122 @@
+"""The values every provider and every caller share: messages in, result events out.
+
+Events carry a ``kind`` literal so that a stream can be dispatched with ``match`` or
+validated from JSON (``ResultEventAdapter``) without guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import ValidationError as _PydanticValidationError
+
+from aichats_core.errors import InvalidRequestError
+
+Role: TypeAlias = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    """One turn of a conversation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    role: Role
+    content: str
+
+    def __getitem__(self, key: str) -> str:
+        """Allow ``message["content"]`` so providers written for dict messages port unchanged."""
+        if key not in ("role", "content"):
+            raise KeyError(key)
+        value: str = getattr(self, key)
+        return value
+
+
+class TextChunk(BaseModel):
+    """A piece of generated text; the answer is the concatenation of every chunk."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["text"] = "text"
+    text: str
+
+
+class ImageResponse(BaseModel):
+    """Generated images."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["image"] = "image"
+    images: list[str]
+    """URLs or ``data:`` URIs, one per image."""
+    alt: str = ""
+    """The prompt the images were made from, usable as alternative text."""
+
+
+class Usage(BaseModel):
+    """Token counts, for providers whose service reports them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["usage"] = "usage"
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class Finish(BaseModel):
+    """The last event of every stream: which provider and model answered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["finish"] = "finish"
+    provider: str
+    model: str
+    reason: Literal["stop"] = "stop"
+
+
+ResultEvent: TypeAlias = Annotated[
+    TextChunk | ImageResponse | Usage | Finish, Field(discriminator="kind")
+]
+"""Any event of the unified stream, discriminated by ``kind``."""
+
+RESULT_EVENT_TYPES = (TextChunk, ImageResponse, Usage, Finish)
+
+ResultEventAdapter: TypeAdapter[TextChunk | ImageResponse | Usage | Finish] = TypeAdapter(
+    ResultEvent
+)
+"""Validates a result event from a dict or JSON, e.g. one line of ``aichats chat --json``."""
+
+MessageInput: TypeAlias = Message | Mapping[str, Any]
+"""What callers may pass as a message: a ``Message`` or a plain ``{"role", "content"}`` dict."""
+
+_message_list = TypeAdapter(list[Message])
+
+
+def validate_messages(messages: str | Iterable[MessageInput]) -> list[Message]:
+    """Validate messages once at the boundary; a bare string is one user message."""
+    if isinstance(messages, str):
+        return [Message(role="user", content=messages)]
+    items = list(messages)
+    if not items:
+        raise InvalidRequestError("messages is empty: give at least one message")
+    if all(type(item) is Message for item in items):
+        return items  # type: ignore[return-value]  # checked just above
+    try:
+        return _message_list.validate_python(
+            [item.model_dump() if isinstance(item, Message) else item for item in items]
+        )
+    except _PydanticValidationError as exc:
+        raise InvalidRequestError(_describe(exc)) from exc
+
+
+def _describe(exc: _PydanticValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = "messages" + "".join(f"[{part!r}]" for part in error["loc"])
+        problems.append(f"{where}: {error['msg']}")
+    return (
+        "invalid messages: "
+        + "; ".join(problems)
+        + (" (each message is {'role': 'system'|'user'|'assistant', 'content': str})")
+    )

@@ -1,0 +1,155 @@
+"""The provider contract, in the g4f shape so that existing providers port by changing imports.
+
+A provider is a class, never instantiated: class attributes describe it, and two classmethods
+answer. ``AsyncGeneratorProvider`` writes ``create_async`` for you; ``ProviderModelMixin``
+resolves model names. This module stays free of pydantic and aiohttp so that listing
+providers imports neither.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
+
+from aichats_core.errors import ModelNotSupportedError, ProviderContractError
+
+if TYPE_CHECKING:
+    from aichats_core._models import Finish, ImageResponse, Message, TextChunk, Usage
+
+ProviderItem: TypeAlias = "str | TextChunk | ImageResponse | Usage | Finish"
+"""What a provider may yield: plain text or a result event."""
+Messages: TypeAlias = "Sequence[Message]"
+"""Validated messages, as providers receive them (``message["content"]`` also works)."""
+
+
+class Provider(Protocol):
+    """What every provider class offers. Checked when a plugin loads, not at first call."""
+
+    url: ClassVar[str]
+    working: ClassVar[bool]
+    """Whether the service is known to work; informs listings, never blocks an explicit choice."""
+    supports_stream: ClassVar[bool]
+    supports_message_history: ClassVar[bool]
+    default_model: ClassVar[str]
+    models: ClassVar[list[str]]
+
+    @classmethod
+    def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        """Yield the answer as it arrives: ``str`` pieces of text or result events."""
+        ...
+
+    @classmethod
+    async def create_async(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> str:
+        """Return the whole answer: the text, or the first image URI for an image model."""
+        ...
+
+
+_ATTRIBUTE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "url": str,
+    "working": bool,
+    "supports_stream": bool,
+    "supports_message_history": bool,
+    "default_model": str,
+    "models": (list, tuple),
+}
+
+
+def protocol_problems(candidate: object) -> list[str]:
+    """Say why ``candidate`` is not a provider class; an empty list means it is one."""
+    if not inspect.isclass(candidate):
+        return [f"expected a provider class, got {type(candidate).__name__} {candidate!r}"]
+    problems = []
+    for attribute, expected in _ATTRIBUTE_TYPES.items():
+        if not hasattr(candidate, attribute):
+            problems.append(f"missing class attribute {attribute!r}")
+            continue
+        value = getattr(candidate, attribute)
+        if not isinstance(value, expected):
+            problems.append(f"{attribute!r} should be {_type_names(expected)}, not {value!r}")
+    models = getattr(candidate, "models", ())
+    if isinstance(models, list | tuple) and not all(isinstance(m, str) for m in models):
+        problems.append("'models' should hold only strings")
+    generator = getattr(candidate, "create_async_generator", None)
+    if generator is None:
+        problems.append("missing classmethod 'create_async_generator'")
+    elif not callable(generator):
+        problems.append("'create_async_generator' is not callable")
+    elif inspect.iscoroutinefunction(generator):
+        problems.append(
+            "'create_async_generator' is a coroutine function; it must be an async generator"
+            " (an 'async def' that yields)"
+        )
+    if not inspect.iscoroutinefunction(getattr(candidate, "create_async", None)):
+        problems.append("'create_async' should be an async classmethod")
+    return problems
+
+
+def _type_names(expected: type | tuple[type, ...]) -> str:
+    types = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(t.__name__ for t in types)
+
+
+class AsyncGeneratorProvider:
+    """Base for providers that answer as an async generator; ``create_async`` comes for free."""
+
+    url: ClassVar[str] = ""
+    working: ClassVar[bool] = True
+    supports_stream: ClassVar[bool] = True
+    supports_message_history: ClassVar[bool] = False
+    default_model: ClassVar[str] = ""
+    models: ClassVar[list[str]] = []
+
+    @classmethod
+    def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        """Yield the answer as it arrives; subclasses write an ``async def`` that yields."""
+        raise NotImplementedError(f"{cls.__name__} must implement create_async_generator")
+
+    @classmethod
+    async def create_async(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> str:
+        """Drain the generator: the joined text, or the first image of an image answer."""
+        from aichats_core._models import Finish, ImageResponse, TextChunk, Usage
+
+        parts: list[str] = []
+        async for item in cls.create_async_generator(model, messages, proxy, **kwargs):
+            if isinstance(item, str):
+                parts.append(item)
+            elif isinstance(item, TextChunk):
+                parts.append(item.text)
+            elif isinstance(item, ImageResponse):
+                if item.images:
+                    return item.images[0]
+            elif not isinstance(item, Usage | Finish):
+                raise ProviderContractError(
+                    cls.__name__,
+                    f"yielded {type(item).__name__}; providers yield str or a result event",
+                )
+        return "".join(parts)
+
+
+class ProviderModelMixin:
+    """Model resolution: empty means ``default_model``, aliases map to real names, the rest fail."""
+
+    default_model: ClassVar[str] = ""
+    models: ClassVar[list[str]] = []
+    image_models: ClassVar[list[str]] = []
+    """The models that answer with images rather than text."""
+    model_aliases: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def get_model(cls, model: str | None) -> str:
+        """Return the model to use, or raise ``ModelNotSupportedError`` listing the choices."""
+        if not model:
+            return cls.default_model
+        model = cls.model_aliases.get(model, model)
+        if cls.models and model not in cls.models:
+            raise ModelNotSupportedError(cls.__name__, model, cls.models)
+        return model

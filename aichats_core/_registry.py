@@ -1,0 +1,322 @@
+"""Finding providers: entry points of ``aichats.providers``, plus in-process registrations.
+
+Listing reads entry-point metadata only; a plugin is imported (through stevedore) when it is
+selected or when its details are asked for. A plugin that fails to import or breaks the
+protocol is recorded as broken and never takes the registry down.
+
+Policies users can rely on:
+
+* names are normalised: case, ``-`` and ``_`` do not matter (``AiChats`` == ``ai-chats``);
+* two distributions claiming one name: neither is loaded; both are listed as broken and
+  selecting the name raises ``ProviderConflictError`` naming them. A provider registered
+  in-process with ``register_provider`` settles it: explicit code wins over installed plugins;
+* ``AICHATS_PROVIDERS=a,b`` loads only the installed plugins named there (in-process
+  registrations are code, not plugins, and are unaffected);
+* discovery is read with ``importlib.metadata`` (fresh, with distribution names) rather than
+  stevedore's on-disk cache, which can be stale for a while after an install;
+  ``refresh()`` forgets everything this process learnt.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from aichats_core._provider import Provider, protocol_problems
+from aichats_core.errors import (
+    InvalidRequestError,
+    PluginLoadError,
+    ProviderConflictError,
+    ProviderNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from stevedore.named import NamedExtensionManager
+
+ENTRY_POINT_GROUP = "aichats.providers"
+ALLOW_LIST_VARIABLE = "AICHATS_PROVIDERS"
+
+
+def normalize_name(name: str) -> str:
+    """The form names are compared in: lower case, without ``-`` and ``_``."""
+    return name.replace("-", "").replace("_", "").lower()
+
+
+@dataclass(eq=False)
+class ProviderInfo:
+    """One provider as the registry knows it. Details import the plugin on first access."""
+
+    name: str
+    """The registered name (the entry-point name)."""
+    distribution: str | None
+    """The installed distribution that provides it; None for in-process registrations."""
+    source: Literal["entry-point", "in-process"]
+    target: str
+    """Where the class lives, as ``module:attribute``."""
+    _registry: ProviderRegistry = field(repr=False)
+    _conflict: tuple[str, ...] = field(default=(), repr=False)
+
+    def load(self) -> type[Provider]:
+        """The provider class; raises ``PluginLoadError`` if the plugin is broken."""
+        return self._registry._load(self)
+
+    @property
+    def error(self) -> str | None:
+        """Why the provider cannot be used, or None when it loads fine."""
+        try:
+            self.load()
+        except PluginLoadError as exc:
+            return exc.cause
+        return None
+
+    @property
+    def broken(self) -> bool:
+        return self.error is not None
+
+    def detail(self, attribute: str, default: Any = None) -> Any:
+        """A class attribute of the provider, or ``default`` when it is broken or lacks it."""
+        try:
+            return getattr(self.load(), attribute, default)
+        except PluginLoadError:
+            return default
+
+
+@dataclass
+class _Loaded:
+    provider: type[Provider] | None = None
+    failure: PluginLoadError | None = None
+
+
+class ProviderRegistry:
+    """The set of providers a process can use. Most code uses the module-level functions."""
+
+    def __init__(self, group: str = ENTRY_POINT_GROUP) -> None:
+        self.group = group
+        self._lock = threading.RLock()
+        self._entry_points: list[importlib.metadata.EntryPoint] | None = None
+        self._loaded: dict[tuple[str, str], _Loaded] = {}
+        self._in_process: dict[str, ProviderInfo] = {}
+        self._in_process_classes: dict[str, type[Provider]] = {}
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Forget discovered entry points and loaded plugins; the next call rediscovers them."""
+        with self._lock:
+            importlib.invalidate_caches()
+            self._entry_points = None
+            self._loaded.clear()
+            _forget_stevedore_cache(self.group)
+
+    def _discovered(self) -> list[importlib.metadata.EntryPoint]:
+        with self._lock:
+            if self._entry_points is None:
+                self._entry_points = list(importlib.metadata.entry_points(group=self.group))
+            return self._entry_points
+
+    def _infos(self) -> dict[str, ProviderInfo]:
+        """Every usable name, normalised, to its info; in-process registrations win."""
+        allowed = _allow_list()
+        claims: dict[str, list[importlib.metadata.EntryPoint]] = {}
+        for entry_point in self._discovered():
+            key = normalize_name(entry_point.name)
+            if allowed is None or key in allowed:
+                claims.setdefault(key, []).append(entry_point)
+        infos: dict[str, ProviderInfo] = {}
+        for key, entry_points in claims.items():
+            distributions = tuple(_distribution_name(ep) or "?" for ep in entry_points)
+            first = entry_points[0]
+            infos[key] = ProviderInfo(
+                name=first.name,
+                distribution=", ".join(distributions),
+                source="entry-point",
+                target=first.value,
+                _registry=self,
+                _conflict=distributions if len(entry_points) > 1 else (),
+            )
+        infos.update(self._in_process)
+        return infos
+
+    def list(self) -> list[ProviderInfo]:
+        """Every provider, sorted by name, broken ones included. Imports nothing."""
+        return sorted(self._infos().values(), key=lambda info: normalize_name(info.name))
+
+    def info(self, name: str) -> ProviderInfo:
+        """The info for ``name`` (normalised), or ``ProviderNotFoundError`` with close matches."""
+        infos = self._infos()
+        key = normalize_name(name)
+        if key in infos:
+            return infos[key]
+        close = difflib.get_close_matches(key, list(infos), n=3, cutoff=0.6)
+        hint = ""
+        allowed = _allow_list()
+        if allowed is not None and any(normalize_name(ep.name) == key for ep in self._discovered()):
+            hint = (
+                f"It is installed but {ALLOW_LIST_VARIABLE} does not allow it; add it there or"
+                " unset the variable."
+            )
+        raise ProviderNotFoundError(name, close_matches=[infos[k].name for k in close], hint=hint)
+
+    def get(self, name: str) -> type[Provider]:
+        """The provider class registered as ``name``."""
+        return self.info(name).load()
+
+    # -- registration ----------------------------------------------------------------------
+
+    def register(self, name: str, provider: type[Any], *, replace: bool = False) -> None:
+        """Register a provider class in this process, with the checks a plugin gets.
+
+        It takes precedence over an installed plugin of the same name.
+        """
+        key = normalize_name(name)
+        if not key:
+            raise InvalidRequestError("a provider name cannot be empty")
+        problems = protocol_problems(provider)
+        if problems:
+            raise PluginLoadError(name, distribution=None, cause="; ".join(problems))
+        with self._lock:
+            if key in self._in_process and not replace:
+                raise InvalidRequestError(
+                    f"a provider named {name!r} is already registered in this process;"
+                    " pass replace=True to replace it"
+                )
+            module = getattr(provider, "__module__", "?")
+            self._in_process[key] = ProviderInfo(
+                name=name,
+                distribution=None,
+                source="in-process",
+                target=f"{module}:{provider.__qualname__}",
+                _registry=self,
+            )
+            self._in_process_classes[key] = provider
+
+    def unregister(self, name: str) -> None:
+        """Remove an in-process registration (installed plugins cannot be unregistered)."""
+        key = normalize_name(name)
+        with self._lock:
+            if key not in self._in_process:
+                raise ProviderNotFoundError(name, hint="It was not registered in this process.")
+            del self._in_process[key]
+            del self._in_process_classes[key]
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load(self, info: ProviderInfo) -> type[Provider]:
+        if info.source == "in-process":
+            return self._in_process_classes[normalize_name(info.name)]
+        if info._conflict:
+            raise ProviderConflictError(info.name, distributions=info._conflict)
+        with self._lock:
+            entry_point = next(
+                ep for ep in self._discovered() if ep.name == info.name and ep.value == info.target
+            )
+            key = (entry_point.name, entry_point.value)
+            loaded = self._loaded.get(key)
+            if loaded is None:
+                loaded = self._loaded[key] = _load_entry_point(self.group, entry_point)
+        if loaded.failure is not None:
+            raise loaded.failure
+        assert loaded.provider is not None
+        return loaded.provider
+
+
+def _load_entry_point(group: str, entry_point: importlib.metadata.EntryPoint) -> _Loaded:
+    """Import one plugin through stevedore, turning any failure into a recorded PluginLoadError."""
+    distribution = _distribution_name(entry_point)
+    failures: list[BaseException] = []
+
+    def on_failure(_manager: Any, _entry_point: Any, exc: BaseException) -> None:
+        failures.append(exc)
+
+    manager = _single_entry_point_manager(group, entry_point, on_failure)
+    if failures or not manager.extensions:
+        cause = _describe_failure(failures[0]) if failures else "the entry point did not load"
+        return _Loaded(
+            failure=PluginLoadError(entry_point.name, distribution=distribution, cause=cause)
+        )
+    candidate = manager.extensions[0].plugin
+    problems = protocol_problems(candidate)
+    if problems:
+        cause = f"{entry_point.value} does not satisfy the provider protocol: " + "; ".join(
+            problems
+        )
+        return _Loaded(
+            failure=PluginLoadError(entry_point.name, distribution=distribution, cause=cause)
+        )
+    provider: type[Provider] = candidate
+    return _Loaded(provider=provider)
+
+
+def _single_entry_point_manager(
+    group: str, entry_point: importlib.metadata.EntryPoint, on_failure: Any
+) -> NamedExtensionManager[Any]:
+    """A stevedore manager that loads exactly the entry point the registry chose.
+
+    Handing stevedore the entry point (instead of letting it enumerate the group) keeps one
+    source of truth for discovery and sidesteps its on-disk cache.
+    """
+    from stevedore.named import NamedExtensionManager
+
+    class _OneEntryPoint(NamedExtensionManager[Any]):
+        def list_entry_points(self) -> list[importlib.metadata.EntryPoint]:
+            return [entry_point]
+
+    return _OneEntryPoint(
+        group,
+        names=[entry_point.name],
+        on_load_failure_callback=on_failure,
+        on_missing_entrypoints_callback=None,
+    )
+
+
+def _describe_failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _distribution_name(entry_point: importlib.metadata.EntryPoint) -> str | None:
+    dist = entry_point.dist
+    return None if dist is None else str(dist.metadata["Name"])
+
+
+def _allow_list() -> set[str] | None:
+    raw = os.environ.get(ALLOW_LIST_VARIABLE, "").strip()
+    if not raw:
+        return None
+    return {normalize_name(part.strip()) for part in raw.split(",") if part.strip()}
+
+
+def _forget_stevedore_cache(group: str) -> None:
+    """Drop stevedore's process-wide entry-point cache, in case other code used it."""
+    try:
+        from stevedore.extension import ExtensionManager
+    except ImportError:  # pragma: no cover - stevedore is a dependency
+        return
+    ExtensionManager.ENTRY_POINT_CACHE.pop(group, None)
+
+
+default_registry = ProviderRegistry()
+
+
+def list_providers() -> list[ProviderInfo]:
+    """Every provider of the default registry, sorted by name; importing none of them."""
+    return default_registry.list()
+
+
+def get_provider(name: str) -> type[Provider]:
+    """The provider class registered as ``name`` (case, ``-`` and ``_`` ignored)."""
+    return default_registry.get(name)
+
+
+def register_provider(name: str, provider: type[Any], *, replace: bool = False) -> None:
+    """Register a provider class in this process; it wins over an installed plugin of that name."""
+    default_registry.register(name, provider, replace=replace)
+
+
+def refresh() -> None:
+    """Rediscover installed plugins, e.g. after ``pip install`` in a running process."""
+    default_registry.refresh()

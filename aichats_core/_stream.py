@@ -1,0 +1,225 @@
+"""The unified result stream: whatever provider answers, callers iterate the same events.
+
+``stream()`` validates everything it can before returning, so a bad message or an unknown
+model fails at the call, before any network. Iteration then runs the provider, turns each
+item it yields into a result event, and ends with a ``Finish`` event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from aichats_core._models import (
+    RESULT_EVENT_TYPES,
+    Finish,
+    ImageResponse,
+    Message,
+    MessageInput,
+    TextChunk,
+    Usage,
+    validate_messages,
+)
+from aichats_core._registry import default_registry
+from aichats_core.errors import (
+    AiChatsError,
+    ModelNotSupportedError,
+    ProviderContractError,
+    StreamInterruptedError,
+)
+
+if TYPE_CHECKING:
+    from aichats_core._provider import Provider
+
+Event: TypeAlias = TextChunk | ImageResponse | Usage | Finish
+ProviderRef: TypeAlias = "str | type[Provider]"
+"""A provider given by registered name (``"aichats"``) or by class."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A provider chosen for a call, with the model it will be asked for."""
+
+    name: str
+    provider: type[Provider]
+    model: str
+    distribution: str | None = None
+
+
+def select(provider: ProviderRef, model: str | None) -> Selection:
+    """Resolve a provider reference and the model, failing early with a clear error."""
+    if isinstance(provider, str):
+        info = default_registry.info(provider)
+        cls = info.load()
+        name, distribution = info.name, info.distribution
+    else:
+        cls, name, distribution = provider, provider.__name__, None
+    return Selection(name, cls, resolve_model(name, cls, model), distribution)
+
+
+def resolve_model(name: str, provider: type[Provider], model: str | None) -> str:
+    """Empty means the default model; names outside ``models`` are refused (aliases allowed)."""
+    get_model = getattr(provider, "get_model", None)
+    if callable(get_model):
+        try:
+            resolved: str = get_model(model)
+        except ModelNotSupportedError as exc:
+            raise ModelNotSupportedError(name, exc.model, exc.models) from None
+        return resolved
+    if not model:
+        return provider.default_model
+    if provider.models and model not in provider.models:
+        raise ModelNotSupportedError(name, model, provider.models)
+    return model
+
+
+class ResultStream(AsyncIterator[Event]):
+    """The events of one call. Iterate it; ``async with`` it to close it the moment you leave.
+
+    Breaking out of a plain ``async for`` also releases the connection, as soon as the event
+    loop finalises the abandoned stream.
+    """
+
+    def __init__(self, events: AsyncGenerator[Event, None]) -> None:
+        self._events = events
+
+    def __aiter__(self) -> ResultStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        return await self._events.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the provider and release its connection now."""
+        await self._events.aclose()
+
+    async def __aenter__(self) -> ResultStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def text(self) -> str:
+        """Consume the stream and return the text, or the first image URI for an image answer."""
+        parts: list[str] = []
+        async with self:
+            async for event in self:
+                if isinstance(event, TextChunk):
+                    parts.append(event.text)
+                elif isinstance(event, ImageResponse) and event.images:
+                    return event.images[0]
+        return "".join(parts)
+
+
+def stream(
+    provider: ProviderRef,
+    messages: str | Iterable[MessageInput],
+    *,
+    model: str | None = None,
+    proxy: str | None = None,
+    **options: Any,
+) -> ResultStream:
+    """Stream the answer of ``provider`` as result events, ending with ``Finish``.
+
+    ``messages`` are ``Message`` objects or ``{"role", "content"}`` dicts (a bare string is one
+    user message). Options such as ``timeout``, ``base_url``, ``cookies`` and ``session`` go
+    to the provider.
+
+    >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
+    ...     print(event)
+    """
+    return start(provider, messages, model, proxy, options)
+
+
+async def complete(
+    provider: ProviderRef,
+    messages: str | Iterable[MessageInput],
+    *,
+    model: str | None = None,
+    proxy: str | None = None,
+    **options: Any,
+) -> str:
+    """The whole answer: its text, or the first image URI for an image model."""
+    return await stream(provider, messages, model=model, proxy=proxy, **options).text()
+
+
+def start(
+    provider: ProviderRef,
+    messages: str | Iterable[MessageInput],
+    model: str | None,
+    proxy: str | None,
+    options: dict[str, Any],
+) -> ResultStream:
+    """Validate a call and return its not-yet-started stream; shared by ``Client``."""
+    validated = validate_messages(messages)
+    return ResultStream(_run(select(provider, model), validated, proxy, options))
+
+
+async def _run(
+    selection: Selection, messages: list[Message], proxy: str | None, options: dict[str, Any]
+) -> AsyncGenerator[Event, None]:
+    received: list[str] = []
+    items: AsyncIterator[Any] | None = None
+    try:
+        items = selection.provider.create_async_generator(
+            selection.model, messages, proxy, **options
+        )
+        async for item in items:
+            if type(item) is str:
+                received.append(item)
+                yield TextChunk.model_construct(text=item)
+            elif isinstance(item, RESULT_EVENT_TYPES):
+                if isinstance(item, TextChunk):
+                    received.append(item.text)
+                yield item
+            else:
+                raise _garbage(selection, item)
+    except StreamInterruptedError as exc:
+        if not exc.partial_text:
+            exc.partial_text = "".join(received)
+        raise
+    except AiChatsError:
+        raise
+    except Exception as exc:
+        raise _contain(selection, exc) from exc
+    finally:
+        # Close the provider now, not when the garbage collector gets to it: that is what
+        # releases its connection when the caller leaves the loop early.
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    yield Finish(provider=selection.name, model=selection.model)
+
+
+def _source(selection: Selection) -> str:
+    if selection.distribution:
+        return f"provider {selection.name!r} (distribution {selection.distribution!r})"
+    return f"provider {selection.name!r}"
+
+
+def _garbage(selection: Selection, item: object) -> ProviderContractError:
+    return ProviderContractError(
+        selection.name,
+        f"{_source(selection)} yielded {type(item).__name__} {item!r:.80}; providers must yield"
+        " str or a result event (TextChunk, ImageResponse, Usage)",
+    )
+
+
+def _contain(selection: Selection, exc: Exception) -> AiChatsError:
+    """Translate a transport error a plugin let through; wrap anything else as a contract error."""
+    from aichats_core.http._errors import TRANSPORT_ERRORS, translate
+
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return translate(exc, selection.name, reading=False, timeout=None)
+    return ProviderContractError(
+        selection.name,
+        f"{_source(selection)} failed with {type(exc).__name__}: {exc}; this is a bug in the"
+        " plugin, report it to its authors",
+    )

@@ -1,0 +1,43 @@
+"""The HTTP layer providers share, so that a new provider is only its wire format.
+
+It owns what every HTTP provider gets wrong on its own: one session reused across calls,
+proxies from the option or the environment, timeouts on connecting and on each silence,
+incremental server-sent events, bounded reads and downloads, and the translation of
+aiohttp's exceptions into ``aichats_core.errors``. Importing it imports aiohttp, so
+providers import it inside the call, keeping ``aichats providers`` fast.
+"""
+
+from __future__ import annotations
+
+from aichats_core.http._download import (
+    DEFAULT_IMAGE_TIMEOUT,
+    DEFAULT_MAX_IMAGE_BYTES,
+    download_data_uri,
+    sniff_image_type,
+)
+from aichats_core.http._proxy import ProxySettings, redact
+from aichats_core.http._session import (
+    DEFAULT_MAX_JSON_BYTES,
+    DEFAULT_TIMEOUT,
+    HttpSession,
+    new_client_session,
+    parse_retry_after,
+    read_bounded,
+)
+from aichats_core.http._sse import SSEDecoder
+
+__all__ = [
+    "DEFAULT_IMAGE_TIMEOUT",
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "DEFAULT_MAX_JSON_BYTES",
+    "DEFAULT_TIMEOUT",
+    "HttpSession",
+    "ProxySettings",
+    "SSEDecoder",
+    "download_data_uri",
+    "new_client_session",
+    "parse_retry_after",
+    "read_bounded",
+    "redact",
+    "sniff_image_type",
+]

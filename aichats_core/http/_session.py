@@ -1,0 +1,207 @@
+"""A provider's view of HTTP: sessions, proxies, timeouts, bounded reads and error mapping.
+
+A provider opens one ``HttpSession`` per call from the options it was given. It reuses the
+caller's ``aiohttp.ClientSession`` (``session=`` option, as ``Client`` passes) or owns a
+short-lived one, so a provider never has to care which.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+import weakref
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from aichats_core.errors import (
+    InvalidRequestError,
+    ProviderHTTPError,
+    RateLimitError,
+    ResponseFormatError,
+)
+from aichats_core.http._errors import TRANSPORT_ERRORS, translate
+from aichats_core.http._proxy import ProxySettings
+from aichats_core.http._sse import SSEDecoder
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds allowed for connecting and for each silence while reading; never unbounded."""
+DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024
+ERROR_EXCERPT_BYTES = 300
+
+_proxy_snapshots: weakref.WeakKeyDictionary[aiohttp.ClientSession, ProxySettings] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def new_client_session(**kwargs: Any) -> aiohttp.ClientSession:
+    """A ``ClientSession`` configured the way aichats expects, with its proxy snapshot taken."""
+    # unsafe=True keeps cookies set by hosts given as IP addresses (the local emulator).
+    kwargs.setdefault("cookie_jar", aiohttp.CookieJar(unsafe=True))
+    session = aiohttp.ClientSession(trust_env=False, **kwargs)
+    _proxy_snapshots[session] = ProxySettings.from_environment()
+    return session
+
+
+def _proxy_settings(session: aiohttp.ClientSession) -> ProxySettings:
+    settings = _proxy_snapshots.get(session)
+    if settings is None:  # a session the caller made: snapshot the environment once for it
+        settings = _proxy_snapshots[session] = ProxySettings.from_environment()
+    return settings
+
+
+class HttpSession:
+    """One provider call's HTTP: reuses ``session`` when given, otherwise owns one until closed.
+
+    Every transport failure inside ``request`` comes out as an error from
+    ``aichats_core.errors`` naming ``provider``.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        proxy: str | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> None:
+        if timeout is not None and timeout <= 0:
+            raise InvalidRequestError(f"{provider}: timeout must be a positive number of seconds")
+        self.provider = provider
+        self.timeout = timeout
+        self._explicit_proxy = proxy or None
+        self._owns_session = session is None
+        self.session = session if session is not None else new_client_session()
+        self._proxies = _proxy_settings(self.session)
+        self._client_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout, sock_read=timeout
+        )
+
+    async def __aenter__(self) -> HttpSession:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns_session:
+            await self.session.close()
+
+    def proxy_for(self, url: str) -> str | None:
+        return self._proxies.proxy_for(url, self._explicit_proxy)
+
+    @asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        cookies: Mapping[str, str] | None = None,
+        timeout: aiohttp.ClientTimeout | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Send a request; yield the response once its status is known to be a success.
+
+        Failures while the caller reads the body inside the ``async with`` are translated too.
+        """
+        reading = False
+        try:
+            async with self.session.request(
+                method,
+                url,
+                json=json,
+                headers=headers,
+                cookies=cookies,
+                proxy=self.proxy_for(url),
+                timeout=timeout or self._client_timeout,
+            ) as response:
+                reading = True
+                if response.status >= 400:
+                    await self._raise_for_status(response)
+                yield response
+        except TRANSPORT_ERRORS as exc:
+            raise translate(exc, self.provider, reading=reading, timeout=self.timeout) from exc
+
+    async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
+        raw = await response.content.read(ERROR_EXCERPT_BYTES)
+        excerpt = " ".join(raw.decode("utf-8", "replace").split())
+        if response.status == 429:
+            raise RateLimitError(
+                self.provider,
+                excerpt,
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                url=str(response.url),
+            )
+        raise ProviderHTTPError(self.provider, response.status, excerpt, url=str(response.url))
+
+    async def iter_sse(self, response: aiohttp.ClientResponse) -> AsyncIterator[list[str]]:
+        """The data of each server-sent event, a list per network read, as soon as it arrives."""
+        decoder = SSEDecoder(provider=self.provider)
+        async for chunk in response.content.iter_any():
+            events = decoder.feed(chunk)
+            if events:
+                yield events
+            if decoder.done:
+                return
+        events = decoder.close()
+        if events:
+            yield events
+
+    async def read_json(
+        self, response: aiohttp.ClientResponse, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES
+    ) -> Any:
+        """The response body parsed as JSON, refusing bodies over ``max_bytes``."""
+        body = await read_bounded(self.provider, response, max_bytes, what="JSON answer")
+        try:
+            return json.loads(body)
+        except ValueError as exc:  # also covers UnicodeDecodeError
+            excerpt = body[:80].decode("utf-8", "replace")
+            raise ResponseFormatError(
+                self.provider, f"the answer is not valid JSON ({exc}); it starts with {excerpt!r}"
+            ) from exc
+
+
+async def read_bounded(
+    provider: str, response: aiohttp.ClientResponse, max_bytes: int, *, what: str
+) -> bytes:
+    """Read the whole body, failing as soon as it exceeds ``max_bytes``."""
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise ResponseFormatError(provider, _too_large(what, max_bytes, declared))
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ResponseFormatError(provider, _too_large(what, max_bytes, None))
+    return bytes(body)
+
+
+def _too_large(what: str, max_bytes: int, declared: int | None) -> str:
+    size = f" ({declared} bytes)" if declared is not None else ""
+    return f"the {what} is larger than the limit of {max_bytes} bytes{size}"
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

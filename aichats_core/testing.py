@@ -1,0 +1,117 @@
+"""Test doubles for applications built on aichats: no network, no plugin install.
+
+>>> from aichats_core.testing import ScriptedProvider, registered
+>>> Fake = ScriptedProvider.script("Hello", " world")
+>>> with registered("fake", Fake):  # doctest: +SKIP
+...     assert await aichats_core.complete("fake", "Hi") == "Hello world"
+...     assert Fake.calls[0].messages[0].content == "Hi"
+
+Each ``script()`` call makes a new class with its own script and call log, so tests do not
+leak into each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aichats_core._provider import AsyncGeneratorProvider, Messages, ProviderModelMixin
+from aichats_core._registry import ProviderRegistry, default_registry
+from aichats_core.errors import AiChatsError
+
+if TYPE_CHECKING:
+    from aichats_core._models import Message
+    from aichats_core._provider import ProviderItem
+
+__all__ = ["RecordedCall", "ScriptedProvider", "registered"]
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One call a scripted provider received."""
+
+    model: str
+    messages: list[Message]
+    proxy: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
+    """A provider that yields what it is told, records every call, and can fail on cue."""
+
+    url = "https://scripted.invalid"
+    working = True
+    supports_stream = True
+    supports_message_history = True
+    default_model = "scripted"
+    models: ClassVar[list[str]] = ["scripted", "scripted-image"]
+    image_models: ClassVar[list[str]] = ["scripted-image"]
+
+    items: ClassVar[tuple[ProviderItem, ...]] = ("Hello from the scripted provider.",)
+    """What each call yields, in order."""
+    error: ClassVar[AiChatsError | None] = None
+    """Raised after ``error_after`` items, when set."""
+    error_after: ClassVar[int] = 0
+    delay: ClassVar[float] = 0.0
+    """Seconds to wait before each item, to test timeouts and cancellation."""
+    calls: ClassVar[list[RecordedCall]] = []
+    """Every call received, in order; each subclass keeps its own."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "calls" not in cls.__dict__:
+            cls.calls = []
+
+    @classmethod
+    def script(
+        cls,
+        *items: ProviderItem,
+        error: AiChatsError | None = None,
+        error_after: int | None = None,
+        delay: float = 0.0,
+        name: str = "ScriptedProvider",
+        **attributes: Any,
+    ) -> type[ScriptedProvider]:
+        """A fresh provider class with its own script and call log.
+
+        ``error_after`` defaults to raising once every item was yielded; ``attributes``
+        override class attributes such as ``models`` or ``working``.
+        """
+        namespace: dict[str, Any] = {
+            "items": items,
+            "error": error,
+            "error_after": len(items) if error_after is None else error_after,
+            "delay": delay,
+            **attributes,
+        }
+        return type(name, (cls,), namespace)
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        cls.calls.append(RecordedCall(model, list(messages), proxy, dict(kwargs)))
+        for index, item in enumerate(cls.items):
+            if cls.error is not None and index == cls.error_after:
+                raise cls.error
+            if cls.delay:
+                await asyncio.sleep(cls.delay)
+            yield item
+        if cls.error is not None and cls.error_after >= len(cls.items):
+            raise cls.error
+
+
+@contextmanager
+def registered(
+    name: str, provider: type[Any], registry: ProviderRegistry | None = None
+) -> Iterator[type[Any]]:
+    """Register ``provider`` as ``name`` for the duration of a ``with`` block."""
+    target = registry or default_registry
+    target.register(name, provider, replace=True)
+    try:
+        yield provider
+    finally:
+        target.unregister(name)

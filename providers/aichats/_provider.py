@@ -1,0 +1,205 @@
+"""AiChats (ai-chats.org): ``gpt-4`` streams text as server-sent events, ``dalle`` draws images.
+
+Only the wire format lives here; sessions, proxies, timeouts, SSE decoding, downloads and
+error mapping come from ``aichats_core.http``. Compared with the reference implementation
+(gpt4free), text really streams, failures raise typed errors instead of being yielded as
+text, no captured cookie is hard-coded, and the image keeps its real MIME type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
+from aichats_core.errors import InvalidRequestError, ResponseFormatError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from aichats_core._provider import Messages, ProviderItem
+    from aichats_core.http import HttpSession
+
+CHROME_VERSION = "131"
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    f"Chrome/{CHROME_VERSION}.0.0.0 Safari/537.36"
+)
+OPTIONS = frozenset(
+    {"base_url", "cookies", "session", "timeout", "max_image_bytes", "image_timeout"}
+)
+"""The per-call options AiChats understands; anything else is a mistake worth reporting."""
+
+
+class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
+    """ai-chats.org. The service is not known to work today (``working = False``); the local
+    emulator (``providers.aichats.emulator``) speaks its protocol for offline use.
+
+    Options: ``base_url`` (point at another host, e.g. the emulator), ``cookies`` (a dict or
+    a ``"name=value; ..."`` string copied from a browser), ``session``, ``timeout``,
+    ``max_image_bytes``, ``image_timeout``.
+    """
+
+    url = "https://ai-chats.org"
+    api_endpoint = "https://ai-chats.org/chat/send2/"
+    working = False
+    supports_stream = True
+    supports_message_history = True
+    default_model = "gpt-4"
+    models: ClassVar[list[str]] = ["gpt-4", "dalle"]
+    image_models: ClassVar[list[str]] = ["dalle"]
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        from aichats_core import ImageResponse
+        from aichats_core.http import DEFAULT_TIMEOUT, HttpSession
+
+        unknown = sorted(set(kwargs) - OPTIONS)
+        if unknown:
+            raise InvalidRequestError(
+                f"{cls.__name__}: unknown option(s) {', '.join(unknown)};"
+                f" it accepts {', '.join(sorted(OPTIONS))}"
+            )
+        model = cls.get_model(model)
+        site, endpoint = cls.endpoints(kwargs.get("base_url"))
+        is_image = model in cls.image_models
+        prompt = image_prompt(messages) if is_image else format_prompt(messages)
+        body = {
+            "type": "image" if is_image else "chat",
+            "messagesHistory": [{"from": "you", "content": prompt}],
+        }
+        async with HttpSession(
+            cls.__name__,
+            session=kwargs.get("session"),
+            proxy=proxy,
+            timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
+        ) as http:
+            async with http.request(
+                "POST",
+                endpoint,
+                json=body,
+                headers=browser_headers(site, "image" if is_image else "chat"),
+                cookies=parse_cookies(kwargs.get("cookies")),
+            ) as response:
+                if not is_image:
+                    async for text in _stream_text(cls.__name__, http, response):
+                        yield text
+                    return
+                image_url = image_url_from(cls.__name__, await http.read_json(response))
+            yield ImageResponse(images=[await _download(http, image_url, kwargs)], alt=prompt)
+
+    @classmethod
+    def endpoints(cls, base_url: str | None) -> tuple[str, str]:
+        """The site and API endpoint, moved under ``base_url`` when one is given."""
+        if not base_url:
+            return cls.url, cls.api_endpoint
+        site = base_url.rstrip("/")
+        return site, f"{site}/chat/send2/"
+
+
+async def _stream_text(
+    provider: str, http: HttpSession, response: aiohttp.ClientResponse
+) -> AsyncIterator[str]:
+    """Text as each network read completes; the events of one read are joined."""
+    if response.content_type == "text/html":
+        raise ResponseFormatError(
+            provider,
+            "the service answered an HTML page instead of an event stream"
+            " (a bot check or a changed site?); try passing your browser's cookies",
+        )
+    received = False
+    async for events in http.iter_sse(response):
+        received = True
+        yield "".join(events)
+    if not received:
+        raise ResponseFormatError(provider, "the service answered an empty event stream")
+
+
+async def _download(http: HttpSession, image_url: str, options: Mapping[str, Any]) -> str:
+    from aichats_core.http import DEFAULT_IMAGE_TIMEOUT, DEFAULT_MAX_IMAGE_BYTES, download_data_uri
+
+    uri: str = await download_data_uri(
+        http,
+        image_url,
+        max_bytes=options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
+        timeout=options.get("image_timeout", DEFAULT_IMAGE_TIMEOUT),
+    )
+    return uri
+
+
+def format_prompt(messages: Messages) -> str:
+    """One message is sent verbatim; a history is flattened to ``Role: content`` lines."""
+    if not messages:
+        raise InvalidRequestError("AiChats: no messages to send")
+    if len(messages) == 1:
+        return messages[0].content
+    lines = [f"{message.role.capitalize()}: {message.content}" for message in messages]
+    return "\n".join(lines) + "\nAssistant:"
+
+
+def image_prompt(messages: Messages) -> str:
+    """The image is drawn from the last message alone."""
+    if not messages:
+        raise InvalidRequestError("AiChats: no messages to draw an image from")
+    return messages[-1].content
+
+
+def image_url_from(provider: str, payload: Any) -> str:
+    """``data[0].url`` of the image answer, or a ``ResponseFormatError`` saying what was wrong."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list) or not data:
+        raise ResponseFormatError(
+            provider, f"the image answer has no 'data' list: {_excerpt(payload)}"
+        )
+    first = data[0]
+    url = first.get("url") if isinstance(first, dict) else None
+    if not isinstance(url, str) or not url:
+        raise ResponseFormatError(
+            provider, f"the image answer has no 'url' in data[0]: {_excerpt(payload)}"
+        )
+    return url
+
+
+def browser_headers(site: str, page: str) -> dict[str, str]:
+    """The headers desktop Chrome sends from ``{site}/{page}/``."""
+    return {
+        "Accept": "application/json, text/event-stream",
+        "Accept-Language": "en-US,en;q=0.9",
+        "Cache-Control": "no-cache",
+        "Content-Type": "application/json",
+        "Origin": site,
+        "Pragma": "no-cache",
+        "Referer": f"{site}/{page}/",
+        "Sec-CH-UA": (
+            f'"Google Chrome";v="{CHROME_VERSION}", "Chromium";v="{CHROME_VERSION}",'
+            ' "Not_A Brand";v="24"'
+        ),
+        "Sec-CH-UA-Mobile": "?0",
+        "Sec-CH-UA-Platform": '"Windows"',
+        "Sec-Fetch-Dest": "empty",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Site": "same-origin",
+        "User-Agent": USER_AGENT,
+    }
+
+
+def parse_cookies(cookies: Mapping[str, str] | str | None) -> dict[str, str] | None:
+    """Cookies as a dict, from a dict or a browser's ``"name=value; name2=value2"`` string."""
+    if cookies is None or isinstance(cookies, Mapping):
+        return dict(cookies) if cookies else None
+    parsed = {}
+    for pair in cookies.split(";"):
+        name, separator, value = pair.strip().partition("=")
+        if not separator or not name:
+            if pair.strip():
+                raise InvalidRequestError(f"AiChats: cookie {pair.strip()!r} is not name=value")
+            continue
+        parsed[name] = value
+    return parsed or None
+
+
+def _excerpt(payload: Any) -> str:
+    text = repr(payload)
+    return text if len(text) <= 120 else text[:117] + "..."
