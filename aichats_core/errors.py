@@ -66,7 +66,7 @@ class ProviderNotFoundError(AiChatsError, LookupError):
         message = f"no provider named {name!r}"
         if self.close_matches:
             message += f"; did you mean {', '.join(map(repr, self.close_matches))}?"
-        message += f" {hint}" if hint else " Run `aichats providers` to list the installed ones."
+        message += ". " + (hint or "Run `aichats providers` to list the installed ones.")
         super().__init__(message)
 
 
@@ -105,7 +105,7 @@ class ModelNotSupportedError(AiChatsError, ValueError):
         self.model = model
         self.models = list(models)
         super().__init__(
-            f"{provider}: model {model!r} is not supported; "
+            f"provider {provider!r} does not support model {model!r}; "
             f"choose one of: {', '.join(self.models) or '(none listed)'}"
         )
 

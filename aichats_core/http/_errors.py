@@ -7,6 +7,7 @@ Callers see which provider failed and what to do; the aiohttp exception stays re
 from __future__ import annotations
 
 import asyncio
+import os
 
 import aiohttp
 
@@ -50,7 +51,8 @@ def translate(
             f"cannot connect to the proxy at {exc.host}:{exc.port}; check the proxy option",
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        code = exc.os_error.errno
+        reason = os.strerror(code) if code else type(exc.os_error).__name__
         return ProviderConnectionError(
             provider, f"cannot connect to {exc.host}:{exc.port}: {reason}; is the service up?"
         )

@@ -1,0 +1,44 @@
+# Every target creates the virtual environment it needs; a fresh machine needs only Python 3.11 and pip.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml plugins/*/pyproject.toml | cksum | cut -d' ' -f1)
+PACKAGES := aichats_core providers
+
+.PHONY: install demo test pytest lint typecheck docs bench clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install  ## the main job, offline: chat and draw through the AiChats emulator
+	$(BIN)/aichats providers
+	$(BIN)/aichats chat --emulate "Hello! What can you do?"
+	$(BIN)/aichats image --emulate "a lighthouse at dusk" -o demo-image.png
+
+test: lint typecheck pytest  ## everything CI checks
+
+pytest: install
+	$(BIN)/python -X dev -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+	$(BIN)/mypy --strict tests/typing/usage.py
+
+docs: install  ## run the Python examples of README.md and docs/ against the emulator
+	$(BIN)/python docs/check_examples.py README.md docs/*.md
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-image.png

@@ -1,0 +1,270 @@
+"""What each ``aichats`` command does. Heavy imports happen inside the commands that need them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from aichats_core._registry import ProviderInfo, list_providers
+from aichats_core.errors import AiChatsError, InvalidRequestError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def providers_command(args: argparse.Namespace) -> int:
+    rows = [_describe(info) for info in list_providers()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    if not rows:
+        print("No providers installed. Install a plugin, e.g. `pip install aichats-echo`.")
+        return 0
+    _print_table(
+        ["NAME", "MODELS", "DEFAULT", "WORKING", "STREAM", "HISTORY", "DISTRIBUTION"],
+        [
+            [
+                row["name"],
+                ", ".join(row["models"]) or "-",
+                row["default_model"] or "-",
+                _yes_no(row["working"]),
+                _yes_no(row["supports_stream"]),
+                _yes_no(row["supports_message_history"]),
+                row["distribution"] or "(in-process)",
+            ]
+            for row in rows
+        ],
+    )
+    for row in rows:
+        if row["error"]:
+            print(f"\nbroken: {row['name']} ({row['distribution']}): {row['error']}")
+    return 0
+
+
+def _describe(info: ProviderInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "distribution": info.distribution,
+        "models": list(info.detail("models", [])),
+        "image_models": list(info.detail("image_models", [])),
+        "default_model": info.detail("default_model"),
+        "working": info.detail("working"),
+        "supports_stream": info.detail("supports_stream"),
+        "supports_message_history": info.detail("supports_message_history"),
+        "error": info.error,
+    }
+
+
+def _yes_no(flag: object) -> str:
+    return "-" if flag is None else ("yes" if flag else "no")
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    for line in [header, *rows]:
+        cells = (str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    messages = []
+    if args.system:
+        messages.append({"role": "system", "content": args.system})
+    messages.append({"role": "user", "content": _prompt(args.prompt)})
+    return asyncio.run(_chat(args, messages))
+
+
+async def _chat(args: argparse.Namespace, messages: list[dict[str, str]]) -> int:
+    from aichats_core._models import ImageResponse, TextChunk
+    from aichats_core._stream import stream
+
+    ended_with_newline = True
+    async with (
+        _provider_options(args) as options,
+        stream(args.provider, messages, model=args.model, **options) as events,
+    ):
+        async for event in events:
+            if args.json:
+                _write(event.model_dump_json() + "\n")
+            elif isinstance(event, TextChunk):
+                _write(event.text)
+                ended_with_newline = event.text.endswith("\n")
+            elif isinstance(event, ImageResponse):
+                _write(f"[image: {len(event.images)}; save it with `aichats image -o FILE`]")
+    if not args.json and not ended_with_newline:
+        _write("\n")
+    return 0
+
+
+def image_command(args: argparse.Namespace) -> int:
+    data = asyncio.run(_image(args, _prompt(args.prompt)))
+    output = Path(args.output)
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise InvalidRequestError(f"cannot write {output}: {exc.strerror}") from exc
+    print(f"saved {len(data)} bytes to {output}")
+    return 0
+
+
+async def _image(args: argparse.Namespace, prompt: str) -> bytes:
+    from aichats_core._registry import get_provider
+    from aichats_core._stream import complete
+
+    model = args.model
+    if not model:
+        image_models = getattr(get_provider(args.provider), "image_models", [])
+        if not image_models:
+            raise InvalidRequestError(
+                f"provider {args.provider!r} lists no image models; pass one with -m"
+            )
+        model = image_models[0]
+    async with _provider_options(args) as options:
+        uri = await complete(args.provider, prompt, model=model, **options)
+        return await _image_bytes(args.provider, uri, options)
+
+
+async def _image_bytes(provider: str, uri: str, options: dict[str, Any]) -> bytes:
+    import base64
+    import binascii
+
+    if uri.startswith("data:"):
+        header, _, payload = uri.partition(",")
+        try:
+            return (
+                base64.b64decode(payload, validate=True)
+                if header.endswith(";base64")
+                else (payload.encode())
+            )
+        except binascii.Error as exc:
+            raise InvalidRequestError(f"{provider} returned a malformed data URI") from exc
+    if uri.startswith(("http://", "https://")):
+        from aichats_core.http import HttpSession, read_bounded
+
+        async with (
+            HttpSession(provider, proxy=options.get("proxy")) as http,
+            http.request("GET", uri) as response,
+        ):
+            return await read_bounded(provider, response, 50 * 1024 * 1024, what="image")
+    if not uri:
+        raise InvalidRequestError(f"{provider} returned no image")
+    raise InvalidRequestError(f"{provider} returned {uri[:60]!r}, which is not an image URI")
+
+
+@asynccontextmanager
+async def _provider_options(args: argparse.Namespace) -> AsyncIterator[dict[str, Any]]:
+    """The per-call options from the flags, with an emulator running when ``--emulate``."""
+    options: dict[str, Any] = {}
+    for flag, option in (("proxy", "proxy"), ("base_url", "base_url"), ("cookie", "cookies")):
+        if getattr(args, flag, None):
+            options[option] = getattr(args, flag)
+    if getattr(args, "timeout", None):
+        options["timeout"] = args.timeout
+    if not getattr(args, "emulate", False):
+        yield options
+        return
+    from aichats_core._emulators import find_emulator
+
+    async with find_emulator(args.provider)() as emulator:
+        yield {**options, **emulator.provider_options()}
+
+
+def check_command(args: argparse.Namespace) -> int:
+    return asyncio.run(_check(args))
+
+
+async def _check(args: argparse.Namespace) -> int:
+    from aichats_core._emulators import has_emulator
+    from aichats_core._registry import default_registry
+
+    names = args.names or [info.name for info in list_providers()]
+    results = []
+    for name in names:
+        if args.emulate and not has_emulator(name):
+            results.append({"name": name, "ok": False, "error": "no emulator", "seconds": None})
+            continue
+        call = argparse.Namespace(provider=name, emulate=args.emulate, timeout=args.timeout)
+        started = time.perf_counter()
+        try:
+            default_registry.info(name).load()
+            async with _provider_options(call) as options:
+                text = await asyncio.wait_for(
+                    _first_answer(name, options), timeout=args.timeout * 2
+                )
+            error = None if text else "empty answer"
+        except (AiChatsError, TimeoutError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        elapsed = round(time.perf_counter() - started, 3)
+        results.append({"name": name, "ok": error is None, "error": error, "seconds": elapsed})
+    if args.json:
+        for result in results:
+            print(json.dumps(result))
+    else:
+        _print_table(
+            ["NAME", "STATUS", "LATENCY", "ERROR"],
+            [
+                [
+                    r["name"],
+                    "ok" if r["ok"] else "failed",
+                    "-" if r["seconds"] is None else f"{r['seconds'] * 1000:.0f} ms",
+                    r["error"] or "",
+                ]
+                for r in results
+            ],
+        )
+    return 0 if results and all(r["ok"] for r in results) else 1
+
+
+async def _first_answer(name: str, options: dict[str, Any]) -> str:
+    from aichats_core._stream import complete
+
+    return await complete(name, "Reply with OK.", **options)
+
+
+def emulator_command(args: argparse.Namespace) -> int:
+    from aichats_core._emulators import find_emulator
+
+    emulator_class = find_emulator(args.provider)
+    try:
+        asyncio.run(_serve(emulator_class(host=args.host, port=args.port)))  # type: ignore[call-arg]
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    return 0
+
+
+async def _serve(emulator: Any) -> None:
+    async with emulator:
+        print(f"emulator listening on {emulator.url} (Ctrl-C stops it)", flush=True)
+        print(f"try: aichats chat --base-url {emulator.url} 'Hello'", flush=True)
+        await asyncio.Event().wait()
+
+
+def _prompt(text: str) -> str:
+    if text == "-":
+        text = sys.stdin.read()
+        if text.endswith("\n"):
+            text = text[:-1]
+    if not text.strip():
+        raise InvalidRequestError("the prompt is empty")
+    return text
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+COMMANDS: dict[str, Command] = {
+    "providers": providers_command,
+    "chat": chat_command,
+    "image": image_command,
+    "check": check_command,
+    "emulator": emulator_command,
+}

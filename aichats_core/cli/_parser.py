@@ -1,0 +1,83 @@
+"""The ``aichats`` command line: its arguments, and nothing that is slow to import."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_PROVIDER_VARIABLE = "AICHATS_PROVIDER"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aichats",
+        description="Chat and image AI providers behind one interface.",
+        epilog="Try it offline: aichats chat --emulate 'Hello'",
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("providers", help="list the installed providers")
+    listing.add_argument("--json", action="store_true", help="one JSON object per provider")
+
+    chat = commands.add_parser("chat", help="stream an answer to stdout as it arrives")
+    chat.add_argument("prompt", help="the message to send; '-' reads it from stdin")
+    _add_call_options(chat)
+    chat.add_argument("--system", help="a system message sent before the prompt")
+    chat.add_argument("--json", action="store_true", help="print one JSON event per line")
+
+    image = commands.add_parser("image", help="generate an image and save it")
+    image.add_argument("prompt", help="what to draw; '-' reads it from stdin")
+    image.add_argument("-o", "--output", required=True, help="file to write the image to")
+    _add_call_options(image)
+
+    check = commands.add_parser(
+        "check", help="send a minimal request to providers and report which answer"
+    )
+    check.add_argument("names", nargs="*", metavar="NAME", help="providers to check (all)")
+    check.add_argument("--emulate", action="store_true", help="check against their emulators")
+    check.add_argument("--timeout", type=_positive, default=30.0, help="seconds (default 30)")
+    check.add_argument("--json", action="store_true", help="one JSON object per provider")
+
+    emulator = commands.add_parser("emulator", help="run a provider's local emulator")
+    emulator.add_argument("-p", "--provider", default=_default_provider(), help="(aichats)")
+    emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8765, help="port to bind (8765; 0: any)")
+    return parser
+
+
+def _add_call_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-p",
+        "--provider",
+        default=_default_provider(),
+        help="provider name (default: $AICHATS_PROVIDER or aichats)",
+    )
+    command.add_argument("-m", "--model", help="model name (default: the provider's)")
+    command.add_argument("--proxy", help="proxy URL, e.g. http://user:pass@host:3128")
+    command.add_argument("--base-url", help="send requests to this URL instead of the service")
+    command.add_argument("--cookie", help="cookies for the service, as 'name=value; name2=value2'")
+    command.add_argument(
+        "--timeout", type=_positive, help="seconds allowed to connect and for each silence"
+    )
+    command.add_argument(
+        "--emulate",
+        action="store_true",
+        help="start the provider's emulator in-process and talk to it (offline)",
+    )
+
+
+def _default_provider() -> str:
+    return os.environ.get(DEFAULT_PROVIDER_VARIABLE) or "aichats"
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value

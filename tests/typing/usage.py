@@ -1,0 +1,65 @@
+"""How user code sees aichats' types: checked with ``mypy --strict``, never run by pytest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import aichats_core
+from aichats_core import (
+    AsyncGeneratorProvider,
+    Client,
+    Finish,
+    ImageResponse,
+    Message,
+    Provider,
+    ProviderModelMixin,
+    TextChunk,
+    Usage,
+)
+from aichats_core.errors import AiChatsError, RateLimitError, StreamInterruptedError
+from aichats_core.types import MessageInput, Messages, ProviderItem
+
+
+class Shouty(AsyncGeneratorProvider, ProviderModelMixin):
+    url = "https://shouty.invalid"
+    default_model = "loud"
+    models: ClassVar[list[str]] = ["loud"]
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        yield messages[-1].content.upper()
+        yield Usage(prompt_tokens=1, completion_tokens=1)
+
+
+provider: type[Provider] = Shouty
+
+
+async def use() -> str:
+    aichats_core.register_provider("shouty", Shouty)
+    history: list[MessageInput] = [
+        Message(role="user", content="hi"),
+        {"role": "user", "content": "again"},
+    ]
+    parts: list[str] = []
+    async with Client(timeout=10) as client:
+        async for event in client.stream("shouty", history, model="loud"):
+            match event:
+                case TextChunk(text=text):
+                    parts.append(text)
+                case ImageResponse(images=images):
+                    parts.extend(images)
+                case Finish(provider=name):
+                    parts.append(name)
+                case Usage():
+                    pass
+    try:
+        return await aichats_core.complete(provider, "hi")
+    except RateLimitError as exc:
+        return str(exc.retry_after)
+    except StreamInterruptedError as exc:
+        return exc.partial_text
+    except AiChatsError:
+        return "".join(parts)
