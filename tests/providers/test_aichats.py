@@ -175,7 +175,8 @@ async def test_dalle_downloads_the_image_as_a_data_uri(
     assert header == f"data:{mime};base64"
     decoded = Image.open(io.BytesIO(base64.b64decode(payload)))
     assert decoded.size == (40, 30)
-    assert download.method == "GET" and download.path.startswith("/images/")
+    assert download.method == "GET"
+    assert download.path.startswith("/images/")
 
 
 async def test_create_async_returns_the_image_uri_and_the_text(emulator: AiChatsEmulator) -> None:
@@ -228,7 +229,7 @@ async def test_a_cut_stream_raises_with_the_text_so_far(emulator: AiChatsEmulato
 async def test_a_stall_raises_a_timeout_after_the_first_text(emulator: AiChatsEmulator) -> None:
     emulator.script = Script(text="a b", events=2, stall_after=1, stall_for=30)
     received: list[Any] = []
-    with pytest.raises(ProviderTimeoutError, match="after 0.3s"):
+    with pytest.raises(ProviderTimeoutError, match=r"after 0\.3s"):
         async for event in aichats_core.stream("aichats", "x", base_url=emulator.url, timeout=0.3):
             received.append(event)
     assert [e.text.strip() for e in received] == ["a"]
