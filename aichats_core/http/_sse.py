@@ -1,0 +1,264 @@
+"""Incremental decoder for ``text/event-stream`` response bodies.
+
+Providers must yield text as soon as each event completes rather than after the whole body has
+arrived, so the body is decoded chunk by chunk as the network delivers it. The work is done on
+whole chunks with C-level ``bytes``/``str`` methods (normalise line endings, split at blank
+lines), because a per-character Python loop would cost more than reading the network. Uncommon
+shapes (multi-line events, comments, other fields, empty events) take a per-line path.
+
+The rules are WHATWG's (DESIGN.md section 3), with one deliberate difference: a last event that
+the body ends without a closing blank line is still delivered, since servers in the wild omit it.
+Nothing here imports the HTTP client, so the decoder can be tested and fuzzed on bytes alone.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+from aichats_core.errors import ResponseFormatError
+
+__all__ = ["SSEDecoder"]
+
+_DONE = "[DONE]"
+_BOM = "\ufeff"
+_utf8_decode = codecs.utf_8_decode  # stateless; the split-character carry is kept by the decoder
+
+
+def _data_value(line: str) -> str | None:
+    """Value of a ``data`` field line, or None for any other line (comment, other field, blank)."""
+    if not line.startswith("data"):
+        return None
+    if len(line) == 4:  # a field name without a colon has an empty value
+        return ""
+    if line[4] != ":":  # e.g. "datum: x" is another field
+        return None
+    return line[6:] if line.startswith(" ", 5) else line[5:]
+
+
+class SSEDecoder:
+    """Incremental SSE decoder: feed bytes as they arrive, get the data of each completed event.
+
+    ``feed`` returns the data of the events a chunk completes; ``close`` is called at the end of
+    the body and returns a last event left open. Events with empty data are dropped, and a
+    ``[DONE]`` event sets ``done`` and makes the decoder ignore all later input.
+
+    A malformed stream (invalid UTF-8, a line longer than ``max_line_bytes``) raises
+    ``ResponseFormatError``. When the chunk holding the fault also completed events before it,
+    those events are returned first and the error is raised by the next ``feed``/``close``, so
+    the text received before the fault is never lost and the outcome does not depend on how the
+    network split the body. Once raised, the error is raised again by every later call.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_error",
+        "_halted",
+        "_line_bytes",
+        "_max_line",
+        "_offset",
+        "_peek",
+        "_pending",
+        "_pending_nl",
+        "_provider",
+        "_skip_lf",
+        "_started",
+        "_undecoded",
+        "done",
+    )
+
+    done: bool
+
+    def __init__(self, *, provider: str, max_line_bytes: int = 1_048_576) -> None:
+        if max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
+        self.done = False
+        self._provider = provider
+        self._max_line = max_line_bytes
+        # Bytes of the stream fed before the current chunk: error messages give absolute offsets.
+        self._offset = 0
+        # Length of the line still open at the end of the last chunk, checked against the bound.
+        self._line_bytes = 0
+        # Tail of the last chunk that is the start of a UTF-8 character split by the network.
+        self._undecoded = b""
+        # The first character of the next text needs a look: a BOM (at the very start of the
+        # stream, until ``_started``) or the "\n" of a "\r\n" split by the network (``_skip_lf``).
+        self._peek = True
+        self._started = False
+        self._skip_lf = False
+        # Text (line endings normalised to "\n") since the last event boundary, in pieces, so an
+        # event arriving in many reads is joined once rather than copied on every read.
+        self._pending: list[str] = []
+        # The pending text ends with "\n": a "\n" opening the next text is a blank line.
+        self._pending_nl = False
+        # One flag for the hot path: ``done``, an error raised, or ``close`` called.
+        self._halted = False
+        self._error: ResponseFormatError | None = None
+        self._closed = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Decode the next piece of the body; return the data of each event it completes."""
+        if self._halted:
+            if self.done:
+                return []
+            if self._error is not None:
+                raise self._error
+            raise RuntimeError("SSEDecoder.feed() called after close()")
+        if not chunk:
+            return []
+        # The line bound is checked on the raw bytes: it bounds memory, so it must hold while a
+        # line is still open. Two rfind in the common case; lines are only measured one by one
+        # when one in this chunk could be over the bound.
+        limit = self._max_line
+        nl = chunk.rfind(b"\n")
+        cr = chunk.rfind(b"\r")
+        last = nl if nl > cr else cr
+        carried = self._line_bytes
+        if last < 0:
+            self._line_bytes = carried + len(chunk)
+            cut = 0 if carried + len(chunk) > limit else -1
+        elif carried + last <= limit:
+            self._line_bytes = len(chunk) - last - 1
+            cut = last + 1 if len(chunk) - last - 1 > limit else -1
+        else:
+            cut = self._measure_lines(chunk, last, carried)
+        error: ResponseFormatError | None = None
+        if cut >= 0:
+            start = self._offset + cut - (carried if cut == 0 else 0)
+            error = self._fail(
+                f"the event stream has a line longer than {limit} bytes (the line starting at "
+                f"byte offset {start}); the response is not a valid event stream"
+            )
+            chunk = chunk[:cut]  # the events completed before that line still count
+        undecoded = self._undecoded
+        data = undecoded + chunk if undecoded else chunk
+        try:
+            text, used = _utf8_decode(data, "strict", False)
+        except UnicodeDecodeError as exc:
+            text = data[: exc.start].decode()  # whole characters only: the fault starts there
+            error = self._fail(
+                f"the event stream is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte "
+                f"offset {self._offset - len(undecoded) + exc.start} ({exc.reason}); the "
+                f"service sent a corrupt or non-text body"
+            )
+        else:
+            self._undecoded = data[used:]
+        self._offset += len(chunk)
+        if error is None:
+            return self._take(text) if text else []
+        events = self._take(text) if text else []
+        if not self.done:  # a [DONE] before the fault makes what follows it irrelevant
+            self._error = error
+            self._halted = True
+            if not events:
+                raise error
+        return events
+
+    def close(self) -> list[str]:
+        """End of the body: return the data of a last event that no blank line closed."""
+        if self.done:
+            return []
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            return []
+        self._closed = self._halted = True
+        if self._undecoded:
+            self._error = self._fail(
+                f"the event stream ends in the middle of a UTF-8 character (byte offset "
+                f"{self._offset - len(self._undecoded)}); the response was cut short or is not text"
+            )
+            raise self._error
+        rest = "".join(self._pending)
+        self._pending.clear()
+        return self._events(rest) if rest else []
+
+    def _fail(self, message: str) -> ResponseFormatError:
+        return ResponseFormatError(self._provider, message)
+
+    def _measure_lines(self, chunk: bytes, last: int, carried: int) -> int:
+        """Where in ``chunk`` a line over the bound starts, or -1; ``last`` is its last line end."""
+        limit = self._max_line
+        head = chunk[:last]
+        if b"\r" in head:
+            head = head.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = head.split(b"\n")
+        if carried + len(lines[0]) > limit or max(map(len, lines)) > limit:
+            start = 0  # found one: find where it starts (error path, speed does not matter)
+            for line in chunk.splitlines(keepends=True):  # only \n, \r\n and \r for bytes
+                if carried + len(line.rstrip(b"\r\n")) > limit:
+                    return start
+                carried = 0
+                start += len(line)
+        self._line_bytes = len(chunk) - last - 1
+        return last + 1 if self._line_bytes > limit else -1
+
+    def _take(self, text: str) -> list[str]:
+        """Add decoded text; return the data of the events it completes."""
+        if self._peek:
+            self._peek = False
+            if not self._started:
+                self._started = True
+                if text[0] == _BOM:
+                    text = text[1:]
+            if self._skip_lf and text and text[0] == "\n":
+                text = text[1:]  # the "\r" that ended the last text was the start of a "\r\n"
+            self._skip_lf = False
+            if not text:
+                return []
+        if "\r" in text:
+            if text[-1] == "\r":
+                self._skip_lf = self._peek = True
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        pending = self._pending
+        end = text.rfind("\n\n")  # a blank line: what follows it starts a fresh event
+        if pending:
+            if end < 0 and not (self._pending_nl and text[0] == "\n"):
+                pending.append(text)
+                self._pending_nl = text[-1] == "\n"
+                return []
+            pending.append(text)
+            joined = "".join(pending)
+            pending.clear()
+            # Into the joined text; with end == -1 this lands on the "\n\n" across the junction.
+            end += len(joined) - len(text)
+            text = joined
+        elif end < 0:
+            pending.append(text)
+            self._pending_nl = text[-1] == "\n"
+            return []
+        if end + 2 < len(text):
+            pending.append(text[end + 2 :])
+            self._pending_nl = text[-1] == "\n"
+        text = text[:end]
+        # Fast path for the shape nearly every stream has, one "data: " line per event: split at
+        # "\n\ndata: ", then check that no event held anything else (no other "\n" than the
+        # separators' own), none is empty, none could be [DONE]; cheapest checks first.
+        if text.startswith("data: "):
+            values = text.split("\n\ndata: ")
+            values[0] = values[0][6:]
+            if (
+                ("]" not in text or _DONE not in text)
+                and all(values)
+                and text.count("\n") == 2 * len(values) - 2
+            ):
+                return values
+        return self._events(text)
+
+    def _events(self, text: str) -> list[str]:
+        """Data of the events in ``text``, blocks of "\\n"-ended lines between blank lines."""
+        events: list[str] = []
+        for block in text.split("\n\n"):
+            if "\n" in block:
+                values = [v for v in map(_data_value, block.split("\n")) if v is not None]
+                data = "\n".join(values) if values else None
+            else:
+                data = _data_value(block)
+            if not data:  # no data line, or one with an empty value: nothing to deliver
+                continue
+            if data == _DONE:
+                self.done = self._halted = True
+                self._pending.clear()
+                self._undecoded = b""
+                break
+            events.append(data)
+        return events
