@@ -80,7 +80,8 @@ ResultEvent: TypeAlias = Annotated[
 ]
 """Any event of the unified stream, discriminated by ``kind``."""
 
-RESULT_EVENT_TYPES = (TextChunk, ImageResponse, Usage, Finish)
+PROVIDER_EVENT_TYPES = (TextChunk, ImageResponse, Usage)
+"""The events a provider may yield; ``Finish`` is the core's to send."""
 
 ResultEventAdapter: TypeAdapter[TextChunk | ImageResponse | Usage | Finish] = TypeAdapter(
     ResultEvent

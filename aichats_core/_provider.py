@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 from aichats_core.errors import ModelNotSupportedError, ProviderContractError
 
 if TYPE_CHECKING:
-    from aichats_core._models import Finish, ImageResponse, Message, TextChunk, Usage
+    from aichats_core._models import ImageResponse, Message, TextChunk, Usage
 
-ProviderItem: TypeAlias = "str | TextChunk | ImageResponse | Usage | Finish"
+ProviderItem: TypeAlias = "str | TextChunk | ImageResponse | Usage"
 """What a provider may yield: plain text or a result event."""
 Messages: TypeAlias = "Sequence[Message]"
 """Validated messages, as providers receive them (``message["content"]`` also works)."""
@@ -116,22 +116,29 @@ class AsyncGeneratorProvider:
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> str:
         """Drain the generator: the joined text, or the first image of an image answer."""
-        from aichats_core._models import Finish, ImageResponse, TextChunk, Usage
+        from aichats_core._models import ImageResponse, TextChunk, Usage
 
         parts: list[str] = []
-        async for item in cls.create_async_generator(model, messages, proxy, **kwargs):
-            if isinstance(item, str):
-                parts.append(item)
-            elif isinstance(item, TextChunk):
-                parts.append(item.text)
-            elif isinstance(item, ImageResponse):
-                if item.images:
-                    return item.images[0]
-            elif not isinstance(item, Usage | Finish):
-                raise ProviderContractError(
-                    cls.__name__,
-                    f"yielded {type(item).__name__}; providers yield str or a result event",
-                )
+        items = cls.create_async_generator(model, messages, proxy, **kwargs)
+        try:
+            async for item in items:
+                if isinstance(item, str):
+                    parts.append(item)
+                elif isinstance(item, TextChunk):
+                    parts.append(item.text)
+                elif isinstance(item, ImageResponse):
+                    if item.images:
+                        return item.images[0]
+                elif not isinstance(item, Usage):
+                    raise ProviderContractError(
+                        cls.__name__,
+                        f"yielded {type(item).__name__}; providers yield str or a result event",
+                    )
+        finally:
+            # Returning early must release the connection now, not at garbage collection.
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
         return "".join(parts)
 
 

@@ -212,9 +212,16 @@ class ProviderRegistry:
         if info._conflict:
             raise ProviderConflictError(info.name, distributions=info._conflict)
         with self._lock:
+            wanted = (info.name, info.target)
             entry_point = next(
-                ep for ep in self._discovered() if ep.name == info.name and ep.value == info.target
+                (ep for ep in self._discovered() if (ep.name, ep.value) == wanted), None
             )
+            if entry_point is None:
+                raise PluginLoadError(
+                    info.name,
+                    distribution=info.distribution,
+                    cause="it is no longer installed (discovery was refreshed since it was listed)",
+                )
             key = (entry_point.name, entry_point.value)
             loaded = self._loaded.get(key)
             if loaded is None:

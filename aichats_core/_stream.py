@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aichats_core._models import (
-    RESULT_EVENT_TYPES,
+    PROVIDER_EVENT_TYPES,
     Finish,
     ImageResponse,
     Message,
@@ -175,7 +175,7 @@ async def _run(
             if type(item) is str:
                 received.append(item)
                 yield TextChunk.model_construct(text=item)
-            elif isinstance(item, RESULT_EVENT_TYPES):
+            elif isinstance(item, PROVIDER_EVENT_TYPES):
                 if isinstance(item, TextChunk):
                     received.append(item.text)
                 yield item

@@ -199,3 +199,26 @@ async def test_a_closed_client_refuses_new_calls() -> None:
     await client.aclose()
     with pytest.raises(InvalidRequestError, match="closed"):
         client.stream(ScriptedProvider, "Hi")
+
+
+async def test_only_the_core_sends_finish() -> None:
+    provider = ScriptedProvider.script("a", Finish(provider="fake", model="x"))  # type: ignore[arg-type]
+    with pytest.raises(ProviderContractError, match="yielded Finish"):
+        await aichats_core.complete(provider, "Hi")
+
+
+async def test_create_async_closes_the_provider_when_it_returns_an_image_early() -> None:
+    class ImageFirst(_Tracking):
+        @classmethod
+        async def create_async_generator(  # type: ignore[override]
+            cls, model: str, messages: Any, proxy: str | None = None, **kwargs: Any
+        ) -> AsyncIterator[Any]:
+            try:
+                yield ImageResponse(images=["data:image/png;base64,AA=="])
+                yield "never reached"
+            finally:
+                cls.closed.append(True)
+
+    ImageFirst.closed.clear()
+    assert await ImageFirst.create_async("scripted", []) == "data:image/png;base64,AA=="
+    assert ImageFirst.closed == [True]
