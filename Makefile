@@ -21,7 +21,7 @@ demo: install  ## the main job, offline: chat and draw through the AiChats emula
 	$(BIN)/aichats chat --emulate "Hello! What can you do?"
 	$(BIN)/aichats image --emulate "a lighthouse at dusk" -o demo-image.png
 
-test: lint typecheck pytest  ## everything CI checks
+test: lint typecheck pytest docs  ## everything CI checks
 
 pytest: install
 	$(BIN)/python -X dev -m pytest

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from aichats_core.errors import ResponseFormatError
+from aichats_core.errors import ProviderTimeoutError, ResponseFormatError
 
 if TYPE_CHECKING:
     from aichats_core.http._session import HttpSession
@@ -56,15 +56,22 @@ async def download_data_uri(
     if urlsplit(url).scheme not in ("http", "https"):
         raise ResponseFormatError(http.provider, f"refusing image URL {url!r}: not http(s)")
     bound = aiohttp.ClientTimeout(total=timeout, sock_connect=http.timeout, sock_read=http.timeout)
-    async with http.request("GET", url, timeout=bound) as response:
-        declared = response.content_length
-        if declared is not None and declared > max_bytes:
-            raise ResponseFormatError(
-                http.provider,
-                f"the image is {declared} bytes, over the limit of {max_bytes};"
-                " raise max_image_bytes to accept it",
-            )
-        return await _encode_body(http.provider, response, max_bytes, declared)
+    try:
+        async with http.request("GET", url, timeout=bound) as response:
+            declared = response.content_length
+            if declared is not None and declared > max_bytes:
+                raise ResponseFormatError(
+                    http.provider,
+                    f"the image is {declared} bytes, over the limit of {max_bytes};"
+                    " raise max_image_bytes to accept it",
+                )
+            return await _encode_body(http.provider, response, max_bytes, declared)
+    except ProviderTimeoutError as exc:
+        raise ProviderTimeoutError(
+            http.provider,
+            f"the image download timed out (limits: {timeout:g}s in all, {http.timeout}s of"
+            " silence); raise image_timeout or timeout if the image host is slow",
+        ) from exc
 
 
 async def _encode_body(

@@ -91,9 +91,15 @@ class Script:
     image_size: tuple[int, int] = (64, 64)
     image_bytes: int | None = None
     image_host: str | None = None
+    write_size: int | None = None
+    """Send the encoded stream in writes of this many bytes, each after ``delay`` seconds,
+    regardless of event boundaries: a client then reads at awkward places (mid-line, mid-CRLF,
+    mid-character)."""
 
     def __post_init__(self) -> None:
         # Fail in the test that wrote the script, not later inside the server.
+        if self.write_size is not None and self.write_size < 1:
+            raise ValueError(f"Script.write_size must be >= 1, got {self.write_size!r}")
         for name in ("events", "stall_after", "disconnect_after", "image_bytes"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -440,7 +446,7 @@ class AiChatsEmulator:
             await response.prepare(request)
             if script.malformed == "sse":
                 await self._write_malformed_sse(response, script)
-            elif (
+            elif script.write_size is not None or (
                 script.delay == 0 and script.stall_after is None and script.disconnect_after is None
             ):
                 await self._write_whole(request, response, script, text)
@@ -461,11 +467,12 @@ class AiChatsEmulator:
             text, script.events, script.line_ending, script.done_marker, script.final_blank_line
         )
         view = memoryview(body)
-        for offset in range(0, len(body), _WRITE_SIZE):
-            if self._stopping:
+        size = script.write_size or _WRITE_SIZE
+        for offset in range(0, len(body), size):
+            if self._stopping or (script.write_size and await self._pause(script.delay)):
                 _cut(request)
                 return
-            await response.write(view[offset : offset + _WRITE_SIZE])
+            await response.write(view[offset : offset + size])
 
     async def _write_paced(
         self, request: web.Request, response: web.StreamResponse, script: Script, text: str

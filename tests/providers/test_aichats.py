@@ -284,3 +284,26 @@ async def test_leaving_early_closes_the_connection(emulator: AiChatsEmulator) ->
         assert connector is not None
         await asyncio.sleep(0)
         assert len(connector._acquired) == 0  # released, not left to the garbage collector
+
+
+@pytest.mark.parametrize("write_size", [1, 2, 3, 5, 7])
+@pytest.mark.parametrize("line_ending", ["\r\n", "\r", "\n"])
+async def test_reads_split_at_awkward_bytes_over_a_real_socket(
+    emulator: AiChatsEmulator, write_size: int, line_ending: Any
+) -> None:
+    text = "ünï 🚀 cödé\nline two"
+    emulator.script = Script(text=text, events=4, line_ending=line_ending, write_size=write_size)
+    assert text_of(await events_of(emulator, "x")) == text
+
+
+async def test_an_image_over_the_size_limit_is_refused(emulator: AiChatsEmulator) -> None:
+    emulator.script = Script(image_bytes=50_000)
+    with pytest.raises(ResponseFormatError, match="over the limit of 10000"):
+        await events_of(emulator, "x", model="dalle", max_image_bytes=10_000)
+
+
+async def test_a_slow_image_download_is_bounded_in_time(aiohttp_slow_image_server: str) -> None:
+    with pytest.raises(ProviderTimeoutError, match=r"image download timed out \(limits: 0\.3s"):
+        await aichats_core.complete(
+            "aichats", "x", model="dalle", base_url=aiohttp_slow_image_server, image_timeout=0.3
+        )
