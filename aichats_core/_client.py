@@ -12,7 +12,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._models import MessageInput
-from aichats_core._stream import ProviderRef, ResultStream, start
+from aichats_core._retry import RetryPolicy
+from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream, start
 from aichats_core.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -34,11 +35,13 @@ class Client:
         *,
         proxy: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        retries: int | RetryPolicy = 0,
+        provider_options: ProviderOptions | None = None,
         **options: Any,
     ) -> None:
-        if "session" in options:
-            raise InvalidRequestError("pass the session as Client(session=...)")
         self._proxy = proxy
+        self._retries = retries
+        self._provider_options = provider_options
         self._options = options
         self._session = session
         self._owns_session = session is None
@@ -79,25 +82,45 @@ class Client:
 
     def stream(
         self,
-        provider: ProviderRef,
+        provider: ProviderChoice,
         messages: str | Iterable[MessageInput],
         *,
         model: str | None = None,
         proxy: str | None = None,
+        retries: int | RetryPolicy | None = None,
+        provider_options: ProviderOptions | None = None,
         **options: Any,
     ) -> ResultStream:
-        """Like ``aichats_core.stream``, over this client's session."""
-        merged = {**self._options, **options, "session": self.session}
-        return start(provider, messages, model, proxy or self._proxy, merged)
+        """Like ``aichats_core.stream``, over this client's session and with its defaults."""
+        return start(
+            provider,
+            messages,
+            model,
+            proxy or self._proxy,
+            self._retries if retries is None else retries,
+            provider_options or self._provider_options,
+            {**self._options, **options, "session": self.session},
+        )
 
     async def complete(
         self,
-        provider: ProviderRef,
+        provider: ProviderChoice,
         messages: str | Iterable[MessageInput],
         *,
         model: str | None = None,
         proxy: str | None = None,
+        retries: int | RetryPolicy | None = None,
+        provider_options: ProviderOptions | None = None,
         **options: Any,
     ) -> str:
-        """Like ``aichats_core.complete``, over this client's session."""
-        return await self.stream(provider, messages, model=model, proxy=proxy, **options).text()
+        """Like ``aichats_core.complete``, over this client's session and with its defaults."""
+        events = self.stream(
+            provider,
+            messages,
+            model=model,
+            proxy=proxy,
+            retries=retries,
+            provider_options=provider_options,
+            **options,
+        )
+        return await events.text()

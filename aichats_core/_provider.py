@@ -56,6 +56,8 @@ _ATTRIBUTE_TYPES: dict[str, type | tuple[type, ...]] = {
     "supports_message_history": bool,
     "default_model": str,
     "models": (list, tuple),
+    "create_async_generator": object,
+    "create_async": object,
 }
 
 
@@ -64,19 +66,24 @@ def protocol_problems(candidate: object) -> list[str]:
     if not inspect.isclass(candidate):
         return [f"expected a provider class, got {type(candidate).__name__} {candidate!r}"]
     problems = []
+    values = {}
     for attribute, expected in _ATTRIBUTE_TYPES.items():
-        if not hasattr(candidate, attribute):
+        try:
+            values[attribute] = value = getattr(candidate, attribute)
+        except AttributeError:
             problems.append(f"missing class attribute {attribute!r}")
             continue
-        value = getattr(candidate, attribute)
+        except Exception as exc:  # noqa: BLE001 - a plugin's attribute may raise anything
+            problems.append(f"reading {attribute!r} raised {type(exc).__name__}: {exc}")
+            continue
         if not isinstance(value, expected):
             problems.append(f"{attribute!r} should be {_type_names(expected)}, not {value!r}")
-    models = getattr(candidate, "models", ())
+    models = values.get("models", ())
     if isinstance(models, list | tuple) and not all(isinstance(m, str) for m in models):
         problems.append("'models' should hold only strings")
-    generator = getattr(candidate, "create_async_generator", None)
-    if generator is None:
-        problems.append("missing classmethod 'create_async_generator'")
+    generator = values.get("create_async_generator")
+    if "create_async_generator" not in values:
+        pass  # already reported
     elif not callable(generator):
         problems.append("'create_async_generator' is not callable")
     elif inspect.iscoroutinefunction(generator):
@@ -84,7 +91,7 @@ def protocol_problems(candidate: object) -> list[str]:
             "'create_async_generator' is a coroutine function; it must be an async generator"
             " (an 'async def' that yields)"
         )
-    if not inspect.iscoroutinefunction(getattr(candidate, "create_async", None)):
+    if "create_async" in values and not inspect.iscoroutinefunction(values["create_async"]):
         problems.append("'create_async' should be an async classmethod")
     return problems
 

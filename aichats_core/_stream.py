@@ -7,7 +7,8 @@ item it yields into a result event, and ends with a ``Finish`` event.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -22,10 +23,14 @@ from aichats_core._models import (
     Usage,
     validate_messages,
 )
-from aichats_core._registry import default_registry
+from aichats_core._registry import default_registry, normalize_name
+from aichats_core._retry import RetryPolicy
 from aichats_core.errors import (
     AiChatsError,
+    AllProvidersFailedError,
+    InvalidRequestError,
     ModelNotSupportedError,
+    PluginLoadError,
     ProviderContractError,
     StreamInterruptedError,
 )
@@ -36,6 +41,10 @@ if TYPE_CHECKING:
 Event: TypeAlias = TextChunk | ImageResponse | Usage | Finish
 ProviderRef: TypeAlias = "str | type[Provider]"
 """A provider given by registered name (``"aichats"``) or by class."""
+ProviderChoice: TypeAlias = "ProviderRef | Sequence[ProviderRef]"
+"""One provider, or several to fall back through in order."""
+ProviderOptions: TypeAlias = Mapping[str, Mapping[str, Any]]
+"""Options for one provider of a chain only, by provider name."""
 
 
 @dataclass(frozen=True)
@@ -119,52 +128,144 @@ class ResultStream(AsyncIterator[Event]):
 
 
 def stream(
-    provider: ProviderRef,
+    provider: ProviderChoice,
     messages: str | Iterable[MessageInput],
     *,
     model: str | None = None,
     proxy: str | None = None,
+    retries: int | RetryPolicy = 0,
+    provider_options: ProviderOptions | None = None,
     **options: Any,
 ) -> ResultStream:
     """Stream the answer of ``provider`` as result events, ending with ``Finish``.
 
     ``messages`` are ``Message`` objects or ``{"role", "content"}`` dicts (a bare string is one
     user message). Options such as ``timeout``, ``base_url``, ``cookies`` and ``session`` go
-    to the provider.
+    to the provider; ``provider_options`` gives some to one provider only.
+
+    ``provider`` may be a list: each is tried in order until one answers. ``retries`` retries
+    transient failures (rate limits, timeouts, lost connections, 5xx) of each provider. Both
+    happen only before the first event reached the caller; ``Finish`` says who answered.
 
     >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
     ...     print(event)
     """
-    return start(provider, messages, model, proxy, options)
+    return start(provider, messages, model, proxy, retries, provider_options, options)
 
 
 async def complete(
-    provider: ProviderRef,
+    provider: ProviderChoice,
     messages: str | Iterable[MessageInput],
     *,
     model: str | None = None,
     proxy: str | None = None,
+    retries: int | RetryPolicy = 0,
+    provider_options: ProviderOptions | None = None,
     **options: Any,
 ) -> str:
     """The whole answer: its text, or the first image URI for an image model."""
-    return await stream(provider, messages, model=model, proxy=proxy, **options).text()
+    events = start(provider, messages, model, proxy, retries, provider_options, options)
+    return await events.text()
 
 
 def start(
-    provider: ProviderRef,
+    provider: ProviderChoice,
     messages: str | Iterable[MessageInput],
     model: str | None,
     proxy: str | None,
+    retries: int | RetryPolicy,
+    provider_options: ProviderOptions | None,
     options: dict[str, Any],
 ) -> ResultStream:
     """Validate a call and return its not-yet-started stream; shared by ``Client``."""
     validated = validate_messages(messages)
-    return ResultStream(_run(select(provider, model), validated, proxy, options))
+    policy = RetryPolicy.coerce(retries)
+    per_provider = {normalize_name(k): dict(v) for k, v in (provider_options or {}).items()}
+    if isinstance(provider, str) or not isinstance(provider, Sequence):
+        selection = select(provider, model)
+        merged = {**options, **per_provider.get(normalize_name(selection.name), {})}
+        return ResultStream(_retrying(selection, validated, proxy, merged, policy))
+    if not provider:
+        raise InvalidRequestError("no provider given: the fallback list is empty")
+    candidates = [_select_or_failure(ref, model) for ref in provider]
+    return ResultStream(_fall_back(candidates, validated, proxy, options, per_provider, policy))
 
 
-async def _run(
+def _select_or_failure(provider: ProviderRef, model: str | None) -> Selection | _Failed:
+    """A chain skips providers that cannot serve the call; an unknown name is still a typo."""
+    try:
+        return select(provider, model)
+    except (PluginLoadError, ModelNotSupportedError) as exc:
+        name = provider if isinstance(provider, str) else provider.__name__
+        return _Failed(name, exc)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    name: str
+    error: AiChatsError
+
+
+async def _fall_back(
+    candidates: list[Selection | _Failed],
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    per_provider: dict[str, dict[str, Any]],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    failures: list[tuple[str, AiChatsError]] = []
+    for candidate in candidates:
+        if isinstance(candidate, _Failed):
+            failures.append((candidate.name, candidate.error))
+            continue
+        merged = {**options, **per_provider.get(normalize_name(candidate.name), {})}
+        events = _retrying(candidate, messages, proxy, merged, policy)
+        started = False
+        try:
+            async for event in events:
+                started = True
+                yield event
+            return
+        except AiChatsError as exc:
+            if started:
+                raise
+            failures.append((candidate.name, exc))
+        finally:
+            await events.aclose()
+    raise AllProvidersFailedError(failures)
+
+
+async def _retrying(
+    selection: Selection,
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    attempt = 0
+    while True:
+        events = _attempt(selection, messages, proxy, options)
+        started = False
+        try:
+            async for event in events:
+                started = True
+                yield event
+            return
+        except AiChatsError as exc:
+            wait = None if started else policy.wait_before_retry(attempt, exc)
+            if wait is None:
+                raise
+        finally:
+            await events.aclose()
+        attempt += 1
+        await asyncio.sleep(wait)
+
+
+async def _attempt(
     selection: Selection, messages: list[Message], proxy: str | None, options: dict[str, Any]
 ) -> AsyncGenerator[Event, None]:
+    """One call of one provider: normalise what it yields, contain what it raises."""
     received: list[str] = []
     items: AsyncIterator[Any] | None = None
     try:
@@ -187,7 +288,7 @@ async def _run(
         raise
     except AiChatsError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # the plugin boundary: whatever a plugin raises is contained
         raise _contain(selection, exc) from exc
     finally:
         # Close the provider now, not when the garbage collector gets to it: that is what

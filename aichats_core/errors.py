@@ -176,5 +176,8 @@ class AllProvidersFailedError(AiChatsError):
 
     def __init__(self, errors: Sequence[tuple[str, AiChatsError]]) -> None:
         self.errors = list(errors)
-        lines = "; ".join(f"{name}: {type(err).__name__}: {err}" for name, err in self.errors)
-        super().__init__(f"all {len(self.errors)} providers failed: {lines}")
+        reasons = "; ".join(
+            f"{name}: {type(err).__name__}: {err.detail if isinstance(err, ProviderError) else err}"
+            for name, err in self.errors
+        )
+        super().__init__(f"all {len(self.errors)} providers failed ({reasons})")

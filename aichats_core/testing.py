@@ -13,7 +13,7 @@ leak into each other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -57,6 +57,8 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
     error_after: ClassVar[int] = 0
     delay: ClassVar[float] = 0.0
     """Seconds to wait before each item, to test timeouts and cancellation."""
+    fail_first: ClassVar[list[AiChatsError]] = []
+    """Errors raised, one per call and before any item, by the first calls: to test retries."""
     calls: ClassVar[list[RecordedCall]] = []
     """Every call received, in order; each subclass keeps its own."""
 
@@ -72,19 +74,22 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
         error: AiChatsError | None = None,
         error_after: int | None = None,
         delay: float = 0.0,
+        fail_first: Sequence[AiChatsError] = (),
         name: str = "ScriptedProvider",
         **attributes: Any,
     ) -> type[ScriptedProvider]:
         """A fresh provider class with its own script and call log.
 
-        ``error_after`` defaults to raising once every item was yielded; ``attributes``
-        override class attributes such as ``models`` or ``working``.
+        ``error_after`` defaults to raising once every item was yielded; ``fail_first``
+        makes the first calls fail at once, one error each; ``attributes`` override class
+        attributes such as ``models`` or ``working``.
         """
         namespace: dict[str, Any] = {
             "items": items,
             "error": error,
             "error_after": len(items) if error_after is None else error_after,
             "delay": delay,
+            "fail_first": list(fail_first),
             **attributes,
         }
         return type(name, (cls,), namespace)
@@ -94,6 +99,8 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[ProviderItem]:
         cls.calls.append(RecordedCall(model, list(messages), proxy, dict(kwargs)))
+        if len(cls.calls) <= len(cls.fail_first):
+            raise cls.fail_first[len(cls.calls) - 1]
         for index, item in enumerate(cls.items):
             if cls.error is not None and index == cls.error_after:
                 raise cls.error

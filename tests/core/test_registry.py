@@ -94,7 +94,7 @@ def test_a_plugin_breaking_the_protocol_is_refused_with_each_problem(
         "'url' should be str",
         "missing class attribute 'models'",
         "coroutine function",
-        "'create_async' should be an async classmethod",
+        "missing class attribute 'create_async'",
     ):
         assert problem in message
 
@@ -168,3 +168,28 @@ def test_module_level_register_provider_uses_the_default_registry() -> None:
         assert "scripted-test" in [info.name for info in aichats_core.list_providers()]
     finally:
         aichats_core._registry.default_registry.unregister("scripted-test")
+
+
+def test_a_plugin_whose_attributes_raise_is_contained(
+    registry: ProviderRegistry, make_distribution: MakeDistribution
+) -> None:
+    source = """
+    from aichats_core import AsyncGeneratorProvider
+
+    class Exploding(type):
+        @property
+        def models(cls):
+            raise RuntimeError("models are computed from a config file that is missing")
+
+    class Touchy(AsyncGeneratorProvider, metaclass=Exploding):
+        @classmethod
+        async def create_async_generator(cls, model, messages, proxy=None, **kwargs):
+            yield "x"
+    """
+    make_distribution("touchy-dist", {"touchy": "touchy_mod:Touchy"}, {"touchy_mod": source})
+    [info] = registry.list()
+    assert info.broken
+    assert "reading 'models' raised RuntimeError: models are computed" in (info.error or "")
+    assert info.detail("models", []) == []
+    with pytest.raises(PluginLoadError, match="touchy-dist"):
+        registry.get("touchy")
