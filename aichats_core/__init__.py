@@ -29,6 +29,7 @@ from aichats_core._registry import (
     refresh,
     register_provider,
 )
+from aichats_core._retry import RetryPolicy
 from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ __all__ = [
     "ResultEvent",
     "ResultEventAdapter",
     "ResultStream",
+    "RetryPolicy",
     "TextChunk",
     "Usage",
     "__version__",
