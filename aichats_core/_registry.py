@@ -60,6 +60,7 @@ class ProviderInfo:
     """Where the class lives, as ``module:attribute``."""
     _registry: ProviderRegistry = field(repr=False)
     _conflict: tuple[str, ...] = field(default=(), repr=False)
+    _entry_point: importlib.metadata.EntryPoint | None = field(default=None, repr=False)
 
     def load(self) -> type[Provider]:
         """The provider class; raises ``PluginLoadError`` if the plugin is broken."""
@@ -99,6 +100,8 @@ class ProviderRegistry:
         self.group = group
         self._lock = threading.RLock()
         self._entry_points: list[importlib.metadata.EntryPoint] | None = None
+        self._installed: tuple[str, dict[str, ProviderInfo]] | None = None
+        """The installed providers, for the allow-list they were filtered with."""
         self._loaded: dict[tuple[str, str], _Loaded] = {}
         self._in_process: dict[str, ProviderInfo] = {}
         self._in_process_classes: dict[str, type[Provider]] = {}
@@ -110,6 +113,7 @@ class ProviderRegistry:
         with self._lock:
             importlib.invalidate_caches()
             self._entry_points = None
+            self._installed = None
             self._loaded.clear()
             _forget_stevedore_cache(self.group)
 
@@ -120,8 +124,19 @@ class ProviderRegistry:
             return self._entry_points
 
     def _infos(self) -> dict[str, ProviderInfo]:
-        """Every usable name, normalised, to its info; in-process registrations win."""
-        allowed = _allow_list()
+        """Every usable name, normalised, to its info; in-process registrations win.
+
+        Computed once per allow-list: reading distribution metadata costs file reads, and
+        every call selects its provider through here.
+        """
+        allow_list = os.environ.get(ALLOW_LIST_VARIABLE, "")
+        with self._lock:
+            if self._installed is None or self._installed[0] != allow_list:
+                self._installed = (allow_list, self._installed_infos(_parse_allow_list(allow_list)))
+            installed = self._installed[1]
+        return {**installed, **self._in_process} if self._in_process else installed
+
+    def _installed_infos(self, allowed: set[str] | None) -> dict[str, ProviderInfo]:
         claims: dict[str, list[importlib.metadata.EntryPoint]] = {}
         for entry_point in self._discovered():
             key = normalize_name(entry_point.name)
@@ -138,8 +153,8 @@ class ProviderRegistry:
                 target=first.value,
                 _registry=self,
                 _conflict=distributions if len(entry_points) > 1 else (),
+                _entry_point=first,
             )
-        infos.update(self._in_process)
         return infos
 
     def list(self) -> list[ProviderInfo]:
@@ -154,7 +169,7 @@ class ProviderRegistry:
             return infos[key]
         close = difflib.get_close_matches(key, list(infos), n=3, cutoff=0.6)
         hint = ""
-        allowed = _allow_list()
+        allowed = _parse_allow_list(os.environ.get(ALLOW_LIST_VARIABLE, ""))
         if allowed is not None and any(normalize_name(ep.name) == key for ep in self._discovered()):
             hint = (
                 f"It is installed but {ALLOW_LIST_VARIABLE} does not allow it; add it there or"
@@ -211,17 +226,9 @@ class ProviderRegistry:
             return self._in_process_classes[normalize_name(info.name)]
         if info._conflict:
             raise ProviderConflictError(info.name, distributions=info._conflict)
+        entry_point = info._entry_point
+        assert entry_point is not None, "entry-point infos always carry their entry point"
         with self._lock:
-            wanted = (info.name, info.target)
-            entry_point = next(
-                (ep for ep in self._discovered() if (ep.name, ep.value) == wanted), None
-            )
-            if entry_point is None:
-                raise PluginLoadError(
-                    info.name,
-                    distribution=info.distribution,
-                    cause="it is no longer installed (discovery was refreshed since it was listed)",
-                )
             key = (entry_point.name, entry_point.value)
             loaded = self._loaded.get(key)
             if loaded is None:
@@ -290,9 +297,9 @@ def _distribution_name(entry_point: importlib.metadata.EntryPoint) -> str | None
     return None if dist is None else str(dist.metadata["Name"])
 
 
-def _allow_list() -> set[str] | None:
-    raw = os.environ.get(ALLOW_LIST_VARIABLE, "").strip()
-    if not raw:
+def _parse_allow_list(raw: str) -> set[str] | None:
+    """The names ``AICHATS_PROVIDERS`` allows, or None when it is unset (everything allowed)."""
+    if not raw.strip():
         return None
     return {normalize_name(part.strip()) for part in raw.split(",") if part.strip()}
 

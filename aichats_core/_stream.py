@@ -236,7 +236,20 @@ async def _fall_back(
     raise AllProvidersFailedError(failures)
 
 
-async def _retrying(
+def _retrying(
+    selection: Selection,
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    """The call's events, with retries when the policy allows any."""
+    if not policy.retries:  # no wrapper: each generator layer costs every event a hop
+        return _attempt(selection, messages, proxy, options)
+    return _with_retries(selection, messages, proxy, options, policy)
+
+
+async def _with_retries(
     selection: Selection,
     messages: list[Message],
     proxy: str | None,
@@ -275,7 +288,7 @@ async def _attempt(
         async for item in items:
             if type(item) is str:
                 received.append(item)
-                yield TextChunk.model_construct(text=item)
+                yield TextChunk(text=item)
             elif isinstance(item, PROVIDER_EVENT_TYPES):
                 if isinstance(item, TextChunk):
                     received.append(item.text)

@@ -7,6 +7,7 @@ short-lived one, so a provider never has to care which.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import time
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -25,7 +27,7 @@ from aichats_core.errors import (
     ResponseFormatError,
 )
 from aichats_core.http._errors import TRANSPORT_ERRORS, translate
-from aichats_core.http._proxy import ProxySettings
+from aichats_core.http._proxy import ProxySettings, proxy_problem, redact
 from aichats_core.http._sse import SSEDecoder
 
 DEFAULT_TIMEOUT = 60.0
@@ -71,6 +73,8 @@ class HttpSession:
     ) -> None:
         if timeout is not None and timeout <= 0:
             raise InvalidRequestError(f"{provider}: timeout must be a positive number of seconds")
+        if proxy and (problem := proxy_problem(proxy)) is not None:
+            raise InvalidRequestError(f"{provider}: the proxy option {problem}")
         self.provider = provider
         self.timeout = timeout
         self._explicit_proxy = proxy or None
@@ -80,6 +84,10 @@ class HttpSession:
         self._client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout, sock_read=timeout
         )
+
+    def __repr__(self) -> str:
+        proxy = redact(self._explicit_proxy) if self._explicit_proxy else None
+        return f"<HttpSession provider={self.provider!r} proxy={proxy!r} timeout={self.timeout!r}>"
 
     async def __aenter__(self) -> HttpSession:
         return self
@@ -97,7 +105,17 @@ class HttpSession:
             await self.session.close()
 
     def proxy_for(self, url: str) -> str | None:
-        return self._proxies.proxy_for(url, self._explicit_proxy)
+        """The proxy ``url`` goes through: the ``proxy`` option, else the environment's."""
+        proxy = self._proxies.proxy_for(url, self._explicit_proxy)
+        if proxy is not None and proxy is not self._explicit_proxy:
+            problem = proxy_problem(proxy)
+            if problem is not None:
+                scheme = urlsplit(url).scheme.upper()
+                raise InvalidRequestError(
+                    f"{self.provider}: the proxy in {scheme}_PROXY {problem}; fix it, or"
+                    " exclude the host with NO_PROXY"
+                )
+        return proxy
 
     @asynccontextmanager
     async def request(
@@ -109,12 +127,15 @@ class HttpSession:
         headers: Mapping[str, str] | None = None,
         cookies: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
+        allow_redirects: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Send a request; yield the response once its status is known to be a success.
 
         Failures while the caller reads the body inside the ``async with`` are translated too.
+        With ``allow_redirects=False`` a redirect is yielded for the caller to vet and follow.
         """
         reading = False
+        proxy = self.proxy_for(url)
         try:
             async with self.session.request(
                 method,
@@ -122,8 +143,9 @@ class HttpSession:
                 json=json,
                 headers=headers,
                 cookies=cookies,
-                proxy=self.proxy_for(url),
+                proxy=proxy,
                 timeout=timeout or self._client_timeout,
+                allow_redirects=allow_redirects,
             ) as response:
                 reading = True
                 if response.status >= 400:
@@ -135,14 +157,17 @@ class HttpSession:
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
         raw = await response.content.read(ERROR_EXCERPT_BYTES)
         excerpt = " ".join(raw.decode("utf-8", "replace").split())
+        url = redact(str(response.url))
         if response.status == 429:
             raise RateLimitError(
                 self.provider,
                 excerpt,
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                url=str(response.url),
+                url=url,
             )
-        raise ProviderHTTPError(self.provider, response.status, excerpt, url=str(response.url))
+        if response.status == 407:  # only a proxy answers 407
+            excerpt = "the proxy wants credentials, or refused the ones in the proxy URL"
+        raise ProviderHTTPError(self.provider, response.status, excerpt, url=url)
 
     async def iter_sse(self, response: aiohttp.ClientResponse) -> AsyncIterator[list[str]]:
         """The data of each server-sent event, a list per network read, as soon as it arrives."""
@@ -152,6 +177,7 @@ class HttpSession:
             if events:
                 yield events
             if decoder.done:
+                await _finish_body(response)
                 return
         events = decoder.close()
         if events:
@@ -169,6 +195,27 @@ class HttpSession:
             raise ResponseFormatError(
                 self.provider, f"the answer is not valid JSON ({exc}); it starts with {excerpt!r}"
             ) from exc
+
+
+DRAIN_GRACE = 0.05
+"""Seconds a server gets to end its body after ``[DONE]``, so the connection can be reused."""
+DRAIN_LIMIT = 64 * 1024
+
+
+async def _finish_body(response: aiohttp.ClientResponse) -> None:
+    """Read what is left after the end of the stream, briefly and boundedly.
+
+    A response released before its body ended cannot return its connection to the pool, and
+    the end of a chunked body usually arrives just after ``[DONE]``: waiting that moment is what
+    lets many short calls share one connection. A server that keeps talking is cut off.
+    """
+    drained = 0
+    try:
+        async with asyncio.timeout(DRAIN_GRACE):
+            while not response.content.at_eof() and drained <= DRAIN_LIMIT:
+                drained += len(await response.content.readany())
+    except TimeoutError:
+        pass  # the response is released unfinished, which closes its connection
 
 
 async def read_bounded(
