@@ -132,27 +132,28 @@ async def _image(args: argparse.Namespace, prompt: str) -> bytes:
 
 
 async def _image_bytes(provider: str, uri: str, options: dict[str, Any]) -> bytes:
+    """The image's bytes, whether the provider answered a ``data:`` URI or a URL."""
     import base64
     import binascii
 
+    if uri.startswith(("http://", "https://")):
+        from urllib.parse import urlsplit
+
+        from aichats_core.http import HttpSession, download_data_uri, is_private_host
+
+        # The same rules as a provider's own download: bounded, images only, and private
+        # addresses only when the provider itself was pointed at one (an emulator).
+        base_host = urlsplit(options.get("base_url") or "").hostname or ""
+        async with HttpSession(provider, proxy=options.get("proxy")) as http:
+            uri = await download_data_uri(http, uri, allow_private=is_private_host(base_host))
     if uri.startswith("data:"):
         header, _, payload = uri.partition(",")
         try:
-            return (
-                base64.b64decode(payload, validate=True)
-                if header.endswith(";base64")
-                else (payload.encode())
-            )
+            if header.endswith(";base64"):
+                return base64.b64decode(payload, validate=True)
+            return payload.encode()
         except binascii.Error as exc:
             raise InvalidRequestError(f"{provider} returned a malformed data URI") from exc
-    if uri.startswith(("http://", "https://")):
-        from aichats_core.http import HttpSession, read_bounded
-
-        async with (
-            HttpSession(provider, proxy=options.get("proxy")) as http,
-            http.request("GET", uri) as response,
-        ):
-            return await read_bounded(provider, response, 50 * 1024 * 1024, what="image")
     if not uri:
         raise InvalidRequestError(f"{provider} returned no image")
     raise InvalidRequestError(f"{provider} returned {uri[:60]!r}, which is not an image URI")

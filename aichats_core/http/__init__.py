@@ -2,13 +2,15 @@
 
 It owns what every HTTP provider gets wrong on its own: one session reused across calls,
 proxies from the option or the environment, timeouts on connecting and on each silence,
-incremental server-sent events, bounded reads and downloads, and the translation of
-aiohttp's exceptions into ``aichats_core.errors``. Importing it imports aiohttp, so
-providers import it inside the call, keeping ``aichats providers`` fast.
+incremental server-sent events, bounded reads, image downloads that stay out of private
+networks unless allowed, and the translation of aiohttp's exceptions into
+``aichats_core.errors``. Importing it imports aiohttp, so providers import it inside the
+call, keeping ``aichats providers`` fast.
 """
 
 from __future__ import annotations
 
+from aichats_core.http._addresses import is_private_host
 from aichats_core.http._download import (
     DEFAULT_IMAGE_TIMEOUT,
     DEFAULT_MAX_IMAGE_BYTES,
@@ -35,6 +37,7 @@ __all__ = [
     "ProxySettings",
     "SSEDecoder",
     "download_data_uri",
+    "is_private_host",
     "new_client_session",
     "parse_retry_after",
     "read_bounded",

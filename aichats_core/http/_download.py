@@ -1,18 +1,37 @@
-"""Turning an image URL into a ``data:`` URI, bounded in size and time.
+"""Turning an image URL that a service named into a ``data:`` URI, safely.
 
 The bytes are base64-encoded as they arrive, so the raw image is never held whole: peak
 memory stays near the size of the encoded text (about 2.7x the image).
+
+The URL comes from the service's answer, so it is not trusted: only http(s), no credentials,
+bounded in size and time, an image or nothing, and (unless allowed) no host in a private,
+loopback or link-local range, checked again at every redirect. Names are resolved here before
+each request and aiohttp resolves them again to connect; a DNS server that answers
+differently the second time (DNS rebinding) gets past the check. Closing that gap means
+connecting to the checked address itself (``Host`` and TLS server name set by hand), which
+loses the cookie jar's view of the host and aiohttp's fallback across a name's addresses;
+that trade is not made here. Through a proxy, the proxy resolves names: IP literals are still
+refused, and a name the local resolver cannot resolve is left to the proxy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import binascii
+import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
-from aichats_core.errors import ProviderTimeoutError, ResponseFormatError
+from aichats_core.errors import (
+    ProviderConnectionError,
+    ProviderTimeoutError,
+    ResponseFormatError,
+)
+from aichats_core.http._addresses import ip_literal, is_loopback_name, non_public_kind
+from aichats_core.http._proxy import redact
 
 if TYPE_CHECKING:
     from aichats_core.http._session import HttpSession
@@ -20,7 +39,13 @@ if TYPE_CHECKING:
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 """Largest image a provider downloads unless told otherwise (``max_image_bytes`` option)."""
 DEFAULT_IMAGE_TIMEOUT = 120.0
-"""Seconds a whole image download may take (``image_timeout`` option)."""
+"""Seconds a whole image download may take, redirects included (``image_timeout`` option)."""
+MAX_REDIRECTS = 5
+"""Redirects followed (and vetted one by one) before an image URL is given up on."""
+ALLOW_PRIVATE_OPTION = "allow_private_image_urls"
+"""The provider option that lets an image URL reach private addresses; refusals name it."""
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -47,17 +72,40 @@ async def download_data_uri(
     *,
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
     timeout: float = DEFAULT_IMAGE_TIMEOUT,
+    allow_private: bool = False,
 ) -> str:
     """Download an image and return it as ``data:<mime>;base64,...``.
 
     The MIME type comes from the response, or from the magic bytes when the server sends a
-    generic type; anything that is not an image is refused.
+    generic type; anything that is not an image is refused. ``allow_private`` lets the URL
+    (and its redirects) reach private, loopback and link-local addresses: pass it when the
+    service itself runs on such an address (an emulator), or when the caller said so.
+    Providers expose these bounds as the options ``max_image_bytes``, ``image_timeout`` and
+    ``allow_private_image_urls``, which the error messages name.
     """
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise ResponseFormatError(http.provider, f"refusing image URL {url!r}: not http(s)")
-    bound = aiohttp.ClientTimeout(total=timeout, sock_connect=http.timeout, sock_read=http.timeout)
     try:
-        async with http.request("GET", url, timeout=bound) as response:
+        async with asyncio.timeout(timeout):
+            return await _follow(http, url, max_bytes, allow_private)
+    except (ProviderTimeoutError, TimeoutError) as exc:
+        raise ProviderTimeoutError(
+            http.provider,
+            f"the image download timed out (limits: {timeout:g}s in all, {http.timeout}s of"
+            " silence); raise image_timeout or timeout if the image host is slow",
+        ) from exc
+
+
+async def _follow(http: HttpSession, url: str, max_bytes: int, allow_private: bool) -> str:
+    """Download ``url``, vetting it and each redirect before anything is sent there."""
+    bound = aiohttp.ClientTimeout(total=None, sock_connect=http.timeout, sock_read=http.timeout)
+    for _hop in range(MAX_REDIRECTS + 1):
+        check_image_url(http.provider, url)
+        if not allow_private:
+            proxied = http.proxy_for(url) is not None
+            await refuse_private(http.provider, url, proxied=proxied, timeout=http.timeout)
+        async with http.request("GET", url, timeout=bound, allow_redirects=False) as response:
+            if response.status in _REDIRECTS:
+                url = _redirect_target(http.provider, response)
+                continue
             declared = response.content_length
             if declared is not None and declared > max_bytes:
                 raise ResponseFormatError(
@@ -66,11 +114,90 @@ async def download_data_uri(
                     " raise max_image_bytes to accept it",
                 )
             return await _encode_body(http.provider, response, max_bytes, declared)
-    except ProviderTimeoutError as exc:
+    raise ResponseFormatError(
+        http.provider, f"the image URL redirected more than {MAX_REDIRECTS} times"
+    )
+
+
+def check_image_url(provider: str, url: str) -> None:
+    """Refuse what no image URL from a service may be: not http(s), or carrying credentials."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is part of the check
+    except ValueError as exc:
+        raise ResponseFormatError(
+            provider, f"refusing image URL {redact(url)!r}: not a valid URL ({exc})"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ResponseFormatError(
+            provider, f"refusing image URL {redact(url)!r}: not an http(s) URL with a host"
+        )
+    if "@" in parts.netloc:
+        raise ResponseFormatError(
+            provider,
+            f"refusing image URL {redact(url)!r}: it carries credentials, which a service has"
+            " no business handing out",
+        )
+
+
+async def refuse_private(provider: str, url: str, *, proxied: bool, timeout: float | None) -> None:
+    """Refuse ``url`` when its host is, or resolves to, an address that is not public.
+
+    Every address of a name must be public, whichever one would be used. An IP literal or a
+    ``localhost`` name is refused without any lookup. A name that cannot be resolved is a
+    ``ProviderConnectionError``, unless the request goes through a proxy, which may know
+    names that the local resolver does not.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = ip_literal(host)
+    if literal is not None:
+        kind = non_public_kind(literal)
+        _refuse(provider, url, f"{literal} is {kind}" if kind else None)
+        return
+    if is_loopback_name(host):
+        _refuse(provider, url, f"{host} names the local machine")
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, parts.port, type=socket.SOCK_STREAM
+            )
+    except TimeoutError as exc:
         raise ProviderTimeoutError(
-            http.provider,
-            f"the image download timed out (limits: {timeout:g}s in all, {http.timeout}s of"
-            " silence); raise image_timeout or timeout if the image host is slow",
+            provider, f"resolving {host!r}, the image host, took over {timeout:g}s"
+        ) from exc
+    except (OSError, UnicodeError) as exc:  # gaierror, or a name IDNA cannot encode
+        if proxied:
+            return
+        raise ProviderConnectionError(
+            provider, f"cannot resolve {host!r}, the image host; check the URL and your network"
+        ) from exc
+    for *_, sockaddr in infos:
+        address = ip_literal(str(sockaddr[0]))
+        kind = non_public_kind(address) if address is not None else None
+        _refuse(provider, url, f"{host} resolves to {address}, {kind}" if kind else None)
+
+
+def _refuse(provider: str, url: str, why: str | None) -> None:
+    if why is not None:
+        raise ResponseFormatError(
+            provider,
+            f"refusing image URL {redact(url)!r}: {why}, and a service's answer must not send"
+            f" the client into private networks; pass {ALLOW_PRIVATE_OPTION}=True if you trust it",
+        )
+
+
+def _redirect_target(provider: str, response: aiohttp.ClientResponse) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        raise ResponseFormatError(
+            provider, f"the image URL answered HTTP {response.status} without a Location"
+        )
+    try:
+        return str(response.url.join(URL(location)))
+    except ValueError as exc:
+        raise ResponseFormatError(
+            provider, f"the image URL redirected to an invalid URL {redact(location)!r}"
         ) from exc
 
 
@@ -116,5 +243,6 @@ def _image_type(provider: str, response: aiohttp.ClientResponse, head: bytes) ->
     if sniffed is not None and declared in ("application/octet-stream", "binary/octet-stream"):
         return sniffed
     raise ResponseFormatError(
-        provider, f"the image URL {response.url} answered {declared!r}, which is not an image"
+        provider,
+        f"the image URL {redact(str(response.url))} answered {declared!r}, which is not an image",
     )

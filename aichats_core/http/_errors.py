@@ -7,6 +7,7 @@ Callers see which provider failed and what to do; the aiohttp exception stays re
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 
 import aiohttp
@@ -30,7 +31,12 @@ def translate(
 ) -> ProviderError | InvalidRequestError:
     """The aichats error for a transport failure. ``reading``: the answer had started arriving."""
     if isinstance(exc, asyncio.TimeoutError):  # aiohttp's own timeouts subclass it too
-        phase = "waiting for the next bytes of the answer" if reading else "connecting"
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            phase = "connecting"
+        elif reading:
+            phase = "waiting for the next bytes of the answer"
+        else:  # connected and the request sent, but no status line yet
+            phase = "waiting for the service to answer"
         bound = f" after {timeout:g}s" if timeout is not None else ""
         return ProviderTimeoutError(
             provider, f"timed out {phase}{bound}; raise the 'timeout' option if the service is slow"
@@ -39,6 +45,10 @@ def translate(
         return InvalidRequestError(f"{provider}: invalid URL {redact(str(exc.url))}")
     if isinstance(exc, aiohttp.TooManyRedirects):
         return ProviderHTTPError(provider, exc.status, "too many redirects")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):  # the proxy refused an https tunnel
+        return ProviderHTTPError(
+            provider, exc.status, f"the proxy refused the tunnel: {exc.message}"
+        )
     if isinstance(exc, aiohttp.ClientResponseError):
         return ProviderHTTPError(provider, exc.status, exc.message)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
@@ -48,7 +58,8 @@ def translate(
     if isinstance(exc, aiohttp.ClientProxyConnectionError):
         return ProviderConnectionError(
             provider,
-            f"cannot connect to the proxy at {exc.host}:{exc.port}; check the proxy option",
+            f"cannot connect to the proxy at {exc.host}:{exc.port}; check the proxy option"
+            " or the HTTP(S)_PROXY environment variables",
         )
     if isinstance(exc, aiohttp.ClientConnectorError):
         code = exc.os_error.errno
@@ -57,14 +68,44 @@ def translate(
             provider, f"cannot connect to {exc.host}:{exc.port}: {reason}; is the service up?"
         )
     if reading and isinstance(
-        exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+        exc,
+        aiohttp.ClientPayloadError
+        | aiohttp.ServerDisconnectedError
+        | aiohttp.ClientOSError
+        | ConnectionResetError,
     ):
         return StreamInterruptedError(
             provider, f"the connection was cut before the answer was complete ({_short(exc)})"
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return ProviderConnectionError(
+            provider, "the service closed the connection without answering; is it up and healthy?"
+        )
+    if isinstance(exc, ConnectionResetError) or (
+        isinstance(exc, OSError) and exc.errno == errno.ECONNRESET
+    ):
+        return ProviderConnectionError(
+            provider, f"the connection was reset before the service answered ({_short(exc)})"
         )
     return ProviderConnectionError(provider, f"connection failed: {_short(exc)}")
 
 
 def _short(exc: BaseException) -> str:
-    text = redact(str(exc)) or type(exc).__name__
+    text = redact(_describe(exc)) or type(exc).__name__
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _describe(exc: BaseException) -> str:
+    """``str(exc)``, minus the internal status code aiohttp puts in payload errors.
+
+    A ``ClientPayloadError`` quotes its parser's exception as ``<ContentLengthError: 400,
+    message='...'>``: that 400 only concerns aiohttp's parser, but reads as an HTTP 400 from
+    the service. Only the message is kept.
+    """
+    text = str(exc)
+    cause = exc.__cause__
+    if isinstance(exc, aiohttp.ClientPayloadError) and cause is not None:
+        detail = getattr(cause, "message", None)
+        if isinstance(detail, str) and detail:
+            return text.replace(repr(cause), detail)
+    return text

@@ -8,8 +8,12 @@ short-lived one, so a provider never has to care which.
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
+import datetime
 import email.utils
 import json
+import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -34,6 +38,7 @@ DEFAULT_TIMEOUT = 60.0
 """Seconds allowed for connecting and for each silence while reading; never unbounded."""
 DEFAULT_MAX_JSON_BYTES = 8 * 1024 * 1024
 ERROR_EXCERPT_BYTES = 300
+"""Bytes of an error body quoted in ``ProviderHTTPError``; the rest is never read."""
 
 _proxy_snapshots: weakref.WeakKeyDictionary[aiohttp.ClientSession, ProxySettings] = (
     weakref.WeakKeyDictionary()
@@ -71,8 +76,7 @@ class HttpSession:
         proxy: str | None = None,
         timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
-        if timeout is not None and timeout <= 0:
-            raise InvalidRequestError(f"{provider}: timeout must be a positive number of seconds")
+        timeout = _checked_timeout(provider, timeout)
         if proxy and (problem := proxy_problem(proxy)) is not None:
             raise InvalidRequestError(f"{provider}: the proxy option {problem}")
         self.provider = provider
@@ -84,6 +88,11 @@ class HttpSession:
         self._client_timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout, sock_read=timeout
         )
+
+    @property
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        """What bounds each request: ``timeout`` on connecting and on each silence, no total."""
+        return self._client_timeout
 
     def __repr__(self) -> str:
         proxy = redact(self._explicit_proxy) if self._explicit_proxy else None
@@ -106,15 +115,15 @@ class HttpSession:
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy ``url`` goes through: the ``proxy`` option, else the environment's."""
-        proxy = self._proxies.proxy_for(url, self._explicit_proxy)
-        if proxy is not None and proxy is not self._explicit_proxy:
-            problem = proxy_problem(proxy)
-            if problem is not None:
-                scheme = urlsplit(url).scheme.upper()
-                raise InvalidRequestError(
-                    f"{self.provider}: the proxy in {scheme}_PROXY {problem}; fix it, or"
-                    " exclude the host with NO_PROXY"
-                )
+        if self._explicit_proxy:
+            return self._explicit_proxy  # checked when the session was made
+        proxy = self._proxies.proxy_for(url)
+        if proxy is not None and (problem := proxy_problem(proxy)) is not None:
+            scheme = urlsplit(url).scheme.upper()
+            raise InvalidRequestError(
+                f"{self.provider}: the proxy in {scheme}_PROXY {problem}; fix it, or"
+                " exclude the host with NO_PROXY"
+            )
         return proxy
 
     @asynccontextmanager
@@ -155,8 +164,7 @@ class HttpSession:
             raise translate(exc, self.provider, reading=reading, timeout=self.timeout) from exc
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
-        raw = await response.content.read(ERROR_EXCERPT_BYTES)
-        excerpt = " ".join(raw.decode("utf-8", "replace").split())
+        excerpt = await _read_excerpt(response)
         url = redact(str(response.url))
         if response.status == 429:
             raise RateLimitError(
@@ -218,6 +226,48 @@ async def _finish_body(response: aiohttp.ClientResponse) -> None:
         pass  # the response is released unfinished, which closes its connection
 
 
+def _checked_timeout(provider: str, timeout: object) -> float:
+    """``timeout`` as seconds: a finite positive number; None means ``DEFAULT_TIMEOUT``.
+
+    No value leaves a stalled stream waiting forever, so None is not "unbounded" here.
+    """
+    if timeout is None:
+        return DEFAULT_TIMEOUT
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidRequestError(
+            f"{provider}: timeout must be a finite positive number of seconds, got {timeout!r}"
+        )
+    return float(timeout)
+
+
+async def _read_excerpt(response: aiohttp.ClientResponse) -> str:
+    """The start of an error body, whitespace collapsed, "..." when the body goes on.
+
+    Reads at most ``ERROR_EXCERPT_BYTES`` (+1 to know whether more follows), whatever sizes the
+    network delivers them in. A body cut or stalled (the read timeout bounds the wait) keeps what
+    arrived: the error status is what matters, and is reported either way.
+    """
+    raw = bytearray()
+    with contextlib.suppress(*TRANSPORT_ERRORS):
+        while len(raw) <= ERROR_EXCERPT_BYTES:
+            chunk = await response.content.read(ERROR_EXCERPT_BYTES + 1 - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    cut = len(raw) > ERROR_EXCERPT_BYTES
+    # Without ``final`` a character split by the cut is dropped rather than shown as U+FFFD.
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(
+        bytes(raw[:ERROR_EXCERPT_BYTES]), final=not cut
+    )
+    excerpt = " ".join(text.split())
+    return excerpt + "..." if cut else excerpt
+
+
 async def read_bounded(
     provider: str, response: aiohttp.ClientResponse, max_bytes: int, *, what: str
 ) -> bytes:
@@ -244,11 +294,15 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322, not the local time
+        when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, when.timestamp() - time.time())

@@ -17,11 +17,22 @@ import codecs
 
 from aichats_core.errors import ResponseFormatError
 
-__all__ = ["SSEDecoder"]
+__all__ = ["DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_LINE_BYTES", "SSEDecoder"]
+
+DEFAULT_MAX_LINE_BYTES = 1_048_576
+"""Longest line accepted in an event stream."""
+DEFAULT_MAX_EVENT_BYTES = 4 * 1_048_576
+"""Largest event accepted in an event stream: the text between two blank lines, however many
+lines it is made of."""
 
 _DONE = "[DONE]"
 _BOM = "\ufeff"
 _utf8_decode = codecs.utf_8_decode  # stateless; the split-character carry is kept by the decoder
+
+
+def _utf8_size(text: str) -> int:
+    """Bytes of ``text`` in UTF-8; ``isascii`` is O(1), so only non-ASCII text is measured."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _data_value(line: str) -> str | None:
@@ -42,18 +53,26 @@ class SSEDecoder:
     the body and returns a last event left open. Events with empty data are dropped, and a
     ``[DONE]`` event sets ``done`` and makes the decoder ignore all later input.
 
-    A malformed stream (invalid UTF-8, a line longer than ``max_line_bytes``) raises
-    ``ResponseFormatError``. When the chunk holding the fault also completed events before it,
-    those events are returned first and the error is raised by the next ``feed``/``close``, so
-    the text received before the fault is never lost and the outcome does not depend on how the
-    network split the body. Once raised, the error is raised again by every later call.
+    A malformed stream (invalid UTF-8, a line longer than ``max_line_bytes``, an event longer
+    than ``max_event_bytes``) raises ``ResponseFormatError``. When the chunk holding the fault
+    also completed events before it, those events are returned first and the error is raised by
+    the next ``feed``/``close``, so the text received before the fault is never lost and the
+    outcome does not depend on how the network split the body. Once raised, the error is raised
+    again by every later call.
+
+    The two bounds cap memory: a service that never ends a line, or sends ``data:`` lines
+    forever without the blank line that ends an event, is refused once it passes the bound
+    instead of being buffered without end. An event's size counts its lines with their line
+    endings (one byte each) in UTF-8.
     """
 
     __slots__ = (
         "_closed",
         "_error",
+        "_event_bytes",
         "_halted",
         "_line_bytes",
+        "_max_event",
         "_max_line",
         "_offset",
         "_peek",
@@ -68,12 +87,23 @@ class SSEDecoder:
 
     done: bool
 
-    def __init__(self, *, provider: str, max_line_bytes: int = 1_048_576) -> None:
+    def __init__(
+        self,
+        *,
+        provider: str,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
         if max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
+        if max_event_bytes < 1:
+            raise ValueError(f"max_event_bytes must be at least 1, got {max_event_bytes}")
         self.done = False
         self._provider = provider
         self._max_line = max_line_bytes
+        self._max_event = max_event_bytes
+        # UTF-8 bytes of the pending text (line endings counted as one byte), for the event bound.
+        self._event_bytes = 0
         # Bytes of the stream fed before the current chunk: error messages give absolute offsets.
         self._offset = 0
         # Length of the line still open at the end of the last chunk, checked against the bound.
@@ -143,9 +173,14 @@ class SSEDecoder:
         else:
             self._undecoded = data[used:]
         self._offset += len(chunk)
-        if error is None:
-            return self._take(text) if text else []
         events = self._take(text) if text else []
+        if error is None:
+            if self._event_bytes <= self._max_event:
+                return events
+            error = self._fail(
+                f"the event stream has an event longer than {self._max_event} bytes (no blank "
+                f"line ends it within the bound); the response is not a valid event stream"
+            )
         if not self.done:  # a [DONE] before the fault makes what follows it irrelevant
             self._error = error
             self._halted = True
@@ -215,6 +250,7 @@ class SSEDecoder:
             if end < 0 and not (self._pending_nl and text[0] == "\n"):
                 pending.append(text)
                 self._pending_nl = text[-1] == "\n"
+                self._event_bytes += _utf8_size(text)
                 return []
             pending.append(text)
             joined = "".join(pending)
@@ -225,11 +261,20 @@ class SSEDecoder:
         elif end < 0:
             pending.append(text)
             self._pending_nl = text[-1] == "\n"
+            # A "\n" opening a fresh event is the end of the blank line before it, not part of it.
+            self._event_bytes = _utf8_size(text) - (text[0] == "\n")
             return []
         if end + 2 < len(text):
-            pending.append(text[end + 2 :])
+            tail = text[end + 2 :]
+            pending.append(tail)
             self._pending_nl = text[-1] == "\n"
+            self._event_bytes = _utf8_size(tail)
+        else:
+            self._event_bytes = 0
         text = text[:end]
+        size = len(text)  # UTF-8 needs at most 4 bytes a character: most chunks need no measure
+        if size >= self._max_event or (4 * size >= self._max_event and not text.isascii()):
+            text = self._within_event_bound(text)
         # Fast path for the shape nearly every stream has, one "data: " line per event: split at
         # "\n\ndata: ", then check that no event held anything else (no other "\n" than the
         # separators' own), none is empty, none could be [DONE]; cheapest checks first.
@@ -243,6 +288,22 @@ class SSEDecoder:
             ):
                 return values
         return self._events(text)
+
+    def _within_event_bound(self, text: str) -> str:
+        """``text`` cut before its first event over the bound; that event then fails ``feed``.
+
+        An event's size is that of its lines with their line endings (each one byte), which the
+        open event's count in ``_event_bytes`` never exceeds: the outcome does not depend on
+        whether the network delivered the event in one read or in many.
+        """
+        blocks = text.split("\n\n")
+        for index, block in enumerate(blocks):
+            size = _utf8_size(block.strip("\n")) + 1
+            if size > self._max_event:
+                self._pending.clear()
+                self._event_bytes = size
+                return "\n\n".join(blocks[:index])
+        return text
 
     def _events(self, text: str) -> list[str]:
         """Data of the events in ``text``, blocks of "\\n"-ended lines between blank lines."""
@@ -258,6 +319,7 @@ class SSEDecoder:
             if data == _DONE:
                 self.done = self._halted = True
                 self._pending.clear()
+                self._event_bytes = 0
                 self._undecoded = b""
                 break
             events.append(data)

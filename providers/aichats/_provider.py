@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit
 
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
 from aichats_core.errors import InvalidRequestError, ResponseFormatError
@@ -26,7 +27,15 @@ USER_AGENT = (
     f"Chrome/{CHROME_VERSION}.0.0.0 Safari/537.36"
 )
 OPTIONS = frozenset(
-    {"base_url", "cookies", "session", "timeout", "max_image_bytes", "image_timeout"}
+    {
+        "base_url",
+        "cookies",
+        "session",
+        "timeout",
+        "max_image_bytes",
+        "image_timeout",
+        "allow_private_image_urls",
+    }
 )
 """The per-call options AiChats understands; anything else is a mistake worth reporting."""
 
@@ -37,7 +46,13 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
 
     Options: ``base_url`` (point at another host, e.g. the emulator), ``cookies`` (a dict or
     a ``"name=value; ..."`` string copied from a browser), ``session``, ``timeout``,
-    ``max_image_bytes``, ``image_timeout``.
+    ``max_image_bytes``, ``image_timeout``, ``allow_private_image_urls``.
+
+    ``allow_private_image_urls`` decides whether the image URL that the service answers may
+    point at a private, loopback or link-local address. ``None`` (the default) allows it only
+    when the service itself is on such an address, as the emulator on 127.0.0.1 is, so that
+    ai-chats.org cannot send the client to 169.254.169.254; ``True`` allows it, ``False``
+    refuses it even then.
     """
 
     url = "https://ai-chats.org"
@@ -64,6 +79,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
             )
         model = cls.get_model(model)
         site, endpoint = cls.endpoints(kwargs.get("base_url"))
+        allow_private = allow_private_images(site, kwargs.get("allow_private_image_urls"))
         is_image = model in cls.image_models
         prompt = image_prompt(messages) if is_image else format_prompt(messages)
         body = {
@@ -88,7 +104,8 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
                         yield text
                     return
                 image_url = image_url_from(cls.__name__, await http.read_json(response))
-            yield ImageResponse(images=[await _download(http, image_url, kwargs)], alt=prompt)
+            uri = await _download(http, image_url, kwargs, allow_private)
+            yield ImageResponse(images=[uri], alt=prompt)
 
     @classmethod
     def endpoints(cls, base_url: str | None) -> tuple[str, str]:
@@ -117,7 +134,9 @@ async def _stream_text(
         raise ResponseFormatError(provider, "the service answered an empty event stream")
 
 
-async def _download(http: HttpSession, image_url: str, options: Mapping[str, Any]) -> str:
+async def _download(
+    http: HttpSession, image_url: str, options: Mapping[str, Any], allow_private: bool
+) -> str:
     from aichats_core.http import DEFAULT_IMAGE_TIMEOUT, DEFAULT_MAX_IMAGE_BYTES, download_data_uri
 
     uri: str = await download_data_uri(
@@ -125,8 +144,29 @@ async def _download(http: HttpSession, image_url: str, options: Mapping[str, Any
         image_url,
         max_bytes=options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
         timeout=options.get("image_timeout", DEFAULT_IMAGE_TIMEOUT),
+        allow_private=allow_private,
     )
     return uri
+
+
+def allow_private_images(site: str, option: object) -> bool:
+    """Whether image URLs may reach private addresses: the option, else whether ``site`` is on one.
+
+    Checked before any network, so a mistyped option fails at once.
+    """
+    if option is not None and not isinstance(option, bool):
+        raise InvalidRequestError(
+            f"AiChats: allow_private_image_urls must be True, False or None, not {option!r}"
+        )
+    if option is not None:
+        return option
+    from aichats_core.http import is_private_host
+
+    try:
+        host = urlsplit(site).hostname or ""
+    except ValueError:  # a malformed base_url: the request itself reports it
+        return False
+    return is_private_host(host)
 
 
 def format_prompt(messages: Messages) -> str:

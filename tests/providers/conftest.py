@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from forward_proxy import ForwardProxy
 
 from providers.aichats.emulator import AiChatsEmulator
 
@@ -14,6 +15,13 @@ from providers.aichats.emulator import AiChatsEmulator
 async def emulator() -> AsyncIterator[AiChatsEmulator]:
     """A fresh AiChats emulator on a free loopback port."""
     async with AiChatsEmulator() as running:
+        yield running
+
+
+@pytest.fixture
+async def forward_proxy() -> AsyncIterator[ForwardProxy]:
+    """A recording HTTP forward proxy on a free loopback port (no credentials needed)."""
+    async with ForwardProxy() as running:
         yield running
 
 

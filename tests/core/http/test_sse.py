@@ -25,10 +25,15 @@ ENDINGS = ("\n", "\r\n", "\r")
 
 
 def decode(
-    pieces: Iterable[bytes], *, max_line_bytes: int = 1_048_576
+    pieces: Iterable[bytes],
+    *,
+    max_line_bytes: int = 1_048_576,
+    max_event_bytes: int = 4 * 1_048_576,
 ) -> tuple[list[str], ResponseFormatError | None]:
     """Feed ``pieces`` then close; the events delivered, and the error that stopped it if any."""
-    dec = SSEDecoder(provider=PROVIDER, max_line_bytes=max_line_bytes)
+    dec = SSEDecoder(
+        provider=PROVIDER, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
+    )
     events: list[str] = []
     try:
         for piece in pieces:
@@ -425,6 +430,85 @@ def test_max_line_bytes_must_be_positive() -> None:
         SSEDecoder(provider=PROVIDER, max_line_bytes=0)
 
 
+# --- the event bound --------------------------------------------------------------------------
+
+
+def test_the_default_bounds() -> None:
+    assert _sse.DEFAULT_MAX_LINE_BYTES == 1_048_576
+    assert _sse.DEFAULT_MAX_EVENT_BYTES == 4 * 1_048_576
+    dec = SSEDecoder(provider=PROVIDER)
+    assert dec.feed(b"data: x\n" * 100_000 + b"\n") == ["\n".join(["x"] * 100_000)]  # 800 KB
+
+
+def test_event_at_the_bound_is_accepted() -> None:
+    # An event's size is its lines with their line endings: "data: ab\ndata: cd\n" is 18 bytes.
+    dec = SSEDecoder(provider=PROVIDER, max_event_bytes=18)
+    assert dec.feed(b"data: ab\r\ndata: cd\r\n\r\n") == ["ab\ncd"]  # a CRLF counts as one
+    assert dec.feed(b"data: ab\ndata: cd\n") == []
+    assert dec.feed(b"\n") == ["ab\ncd"]
+    assert dec.feed(b"data: ab\ndata: cd") == []
+    assert dec.close() == ["ab\ncd"]
+
+
+def test_event_over_the_bound_raises_naming_the_provider() -> None:
+    dec = SSEDecoder(provider=PROVIDER, max_event_bytes=18)
+    with pytest.raises(ResponseFormatError, match="event longer than 18 bytes") as info:
+        dec.feed(b"data: ab\ndata: cde\n\n")
+    assert info.value.provider == PROVIDER
+    with pytest.raises(ResponseFormatError, match="event longer than 18 bytes"):
+        dec.close()  # and again by every later call
+
+
+def test_endless_short_data_lines_are_bounded_before_the_event_ends() -> None:
+    dec = SSEDecoder(provider=PROVIDER, max_line_bytes=64, max_event_bytes=4096)
+    assert dec.feed(b"data: a\n\n") == ["a"]
+    with pytest.raises(ResponseFormatError, match="event longer than 4096 bytes"):
+        for _ in range(1000):  # each line is short: only the event bound can stop this
+            assert dec.feed(b"data: x\n" * 64) == []
+
+
+def test_endless_comment_lines_are_bounded_too() -> None:
+    with pytest.raises(ResponseFormatError, match="event longer than 100 bytes"):
+        dec = SSEDecoder(provider=PROVIDER, max_event_bytes=100)
+        for _ in range(100):
+            dec.feed(b": keep-alive\n")
+
+
+def test_event_bound_counts_utf8_bytes_not_characters() -> None:
+    value = "\u20ac" * 4  # 12 bytes in UTF-8, 4 characters
+    events, error = decode([f"data: {value}\n\n".encode()], max_event_bytes=19)
+    assert (events, error) == ([value], None)  # 6 + 12 + 1 bytes
+    events, error = decode([f"data: {value}\n\n".encode()], max_event_bytes=18)
+    assert events == []
+    assert error is not None
+
+
+def test_events_before_an_over_long_one_are_delivered_first() -> None:
+    body = b"data: a\n\ndata: b\n\n" + b"data: " + b"x" * 50 + b"\n\ndata: c\n\n"
+    for pieces in ([body], [body[:25], body[25:]], [body[i : i + 1] for i in range(len(body))]):
+        events, error = decode(pieces, max_event_bytes=32)
+        assert events == ["a", "b"]
+        assert error is not None
+        assert "event longer than 32 bytes" in str(error)
+
+
+def test_done_before_an_over_long_event_ends_the_stream_cleanly() -> None:
+    body = b"data: a\n\ndata: [DONE]\n\ndata: " + b"x" * 50 + b"\n\n"
+    assert decode([body], max_event_bytes=32) == (["a"], None)
+
+
+def test_blank_lines_between_events_do_not_count() -> None:
+    dec = SSEDecoder(provider=PROVIDER, max_event_bytes=8)  # "data: x\n"
+    assert dec.feed(b"data: x\n\n\n\n\ndata: y\n\n\n") == ["x", "y"]
+    assert dec.feed(b"\n\ndata: z") == []
+    assert dec.feed(b"\n\n") == ["z"]
+
+
+def test_max_event_bytes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_event_bytes must be at least 1"):
+        SSEDecoder(provider=PROVIDER, max_event_bytes=0)
+
+
 def test_module_does_not_import_the_http_client() -> None:
     tree = ast.parse(Path(_sse.__file__).read_text(encoding="utf-8"))
     imported = {
@@ -519,17 +603,67 @@ _noise = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(body=_noise, data=st.data(), max_line_bytes=st.sampled_from([1, 8, 30, 1_048_576]))
+@given(
+    body=_noise,
+    data=st.data(),
+    max_line_bytes=st.sampled_from([1, 8, 30, 1_048_576]),
+    max_event_bytes=st.sampled_from([1, 8, 30, 60, 4 * 1_048_576]),
+)
 def test_random_bytes_only_ever_raise_response_format_error(
-    body: bytes, data: st.DataObject, max_line_bytes: int
+    body: bytes, data: st.DataObject, max_line_bytes: int, max_event_bytes: int
 ) -> None:
     # decode() lets nothing but ResponseFormatError pass silently: anything else fails the test.
-    whole, whole_error = decode([body], max_line_bytes=max_line_bytes)
+    bounds = {"max_line_bytes": max_line_bytes, "max_event_bytes": max_event_bytes}
+    whole, whole_error = decode([body], **bounds)
     cuts = data.draw(st.lists(st.integers(0, len(body)), max_size=20))
-    split, split_error = decode(split_at(body, cuts), max_line_bytes=max_line_bytes)
+    split, split_error = decode(split_at(body, cuts), **bounds)
     # The text before a fault is delivered whatever the split; which fault is reported first
     # may differ (an invalid byte inside an over-long line), but not whether there is one.
     assert split == whole
     assert (split_error is None) == (whole_error is None)
     if whole_error is None:
         assert whole == reference(body)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stream=_streams(), data=st.data(), max_event_bytes=st.integers(1, 40))
+def test_the_event_bound_does_not_depend_on_the_split(
+    stream: tuple[bytes, list[str] | None], data: st.DataObject, max_event_bytes: int
+) -> None:
+    body, _ = stream
+    whole, whole_error = decode([body], max_event_bytes=max_event_bytes)
+    cuts = data.draw(st.lists(st.integers(0, len(body)), max_size=20))
+    split, split_error = decode(split_at(body, cuts), max_event_bytes=max_event_bytes)
+    by_byte, by_byte_error = decode(
+        [body[i : i + 1] for i in range(len(body))], max_event_bytes=max_event_bytes
+    )
+    assert split == whole == by_byte
+    assert (split_error is None) == (whole_error is None) == (by_byte_error is None)
+    expected = reference(body)
+    if whole_error is None:
+        assert whole == expected
+    else:
+        assert whole == expected[: len(whole)]  # what came before the fault, nothing after
+    assert (whole_error is not None) == any(size > max_event_bytes for size in event_sizes(body))
+
+
+def event_sizes(body: bytes) -> list[int]:
+    """Each event's size up to a [DONE]: its lines with their line endings, one byte each."""
+    parts = re.split(r"(\r\n|\r|\n)", body.decode().removeprefix("\ufeff"))
+    sizes: list[int] = []
+    size = 0
+    data: list[str] = []
+    for line, ending in zip(parts[0::2], [*parts[1::2], ""], strict=True):
+        if line:
+            size += len(line.encode()) + (1 if ending else 0)
+            name, _, value = line.partition(":")
+            if name == "data":
+                data.append(value.removeprefix(" "))
+            continue
+        if size:
+            sizes.append(size)
+        if "\n".join(data) == "[DONE]":
+            return sizes
+        size = 0
+        data = []
+    return [*sizes, size] if size else sizes
