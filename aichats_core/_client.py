@@ -24,7 +24,8 @@ class Client:
     """An async context manager sharing one HTTP session across calls.
 
     ``options`` given here are defaults for every call (for example ``timeout`` or
-    ``base_url``); a call's own options win.
+    ``base_url``); a call's own options win. ``max_connections`` caps the open connections
+    (0: no cap); calls beyond it wait for a free one.
 
     >>> async with Client(timeout=30) as client:  # doctest: +SKIP
     ...     print(await client.complete("aichats", "Hello"))
@@ -37,8 +38,12 @@ class Client:
         session: aiohttp.ClientSession | None = None,
         retries: int | RetryPolicy = 0,
         provider_options: ProviderOptions | None = None,
+        max_connections: int = 100,
         **options: Any,
     ) -> None:
+        if max_connections < 0:
+            raise InvalidRequestError("max_connections must be 0 (no limit) or more")
+        self._max_connections = max_connections
         self._proxy = proxy
         self._retries = retries
         self._provider_options = provider_options
@@ -75,9 +80,12 @@ class Client:
         if self._closed:
             raise InvalidRequestError("this Client is closed; create a new one")
         if self._session is None:
+            import aiohttp
+
             from aichats_core.http import new_client_session
 
-            self._session = new_client_session()
+            connector = aiohttp.TCPConnector(limit=self._max_connections)
+            self._session = new_client_session(connector=connector)
         return self._session
 
     def stream(

@@ -280,12 +280,14 @@ async def _attempt(
 ) -> AsyncGenerator[Event, None]:
     """One call of one provider: normalise what it yields, contain what it raises."""
     received: list[str] = []
+    started = False
     items: AsyncIterator[Any] | None = None
     try:
         items = selection.provider.create_async_generator(
             selection.model, messages, proxy, **options
         )
         async for item in items:
+            started = True
             if type(item) is str:
                 received.append(item)
                 yield TextChunk(text=item)
@@ -302,7 +304,10 @@ async def _attempt(
     except AiChatsError:
         raise
     except Exception as exc:  # the plugin boundary: whatever a plugin raises is contained
-        raise _contain(selection, exc) from exc
+        error = _contain(selection, exc, started=started)
+        if isinstance(error, StreamInterruptedError):
+            error.partial_text = "".join(received)
+        raise error from exc
     finally:
         # Close the provider now, not when the garbage collector gets to it: that is what
         # releases its connection when the caller leaves the loop early.
@@ -326,12 +331,12 @@ def _garbage(selection: Selection, item: object) -> ProviderContractError:
     )
 
 
-def _contain(selection: Selection, exc: Exception) -> AiChatsError:
+def _contain(selection: Selection, exc: Exception, *, started: bool) -> AiChatsError:
     """Translate a transport error a plugin let through; wrap anything else as a contract error."""
     from aichats_core.http._errors import TRANSPORT_ERRORS, translate
 
     if isinstance(exc, TRANSPORT_ERRORS):
-        return translate(exc, selection.name, reading=False, timeout=None)
+        return translate(exc, selection.name, reading=started, timeout=None)
     return ProviderContractError(
         selection.name,
         f"{_source(selection)} failed with {type(exc).__name__}: {exc}; this is a bug in the"

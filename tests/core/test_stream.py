@@ -222,3 +222,33 @@ async def test_create_async_closes_the_provider_when_it_returns_an_image_early()
     ImageFirst.closed.clear()
     assert await ImageFirst.create_async("scripted", []) == "data:image/png;base64,AA=="
     assert ImageFirst.closed == [True]
+
+
+async def test_client_caps_its_connections() -> None:
+    async with Client(max_connections=3) as client:
+        connector = client.session.connector
+        assert connector is not None
+        assert connector.limit == 3
+    async with Client(max_connections=0) as unlimited:
+        assert unlimited.session.connector is not None
+        assert unlimited.session.connector.limit == 0
+    with pytest.raises(InvalidRequestError, match="max_connections"):
+        Client(max_connections=-1)
+
+
+class _LeakyTransport(ScriptedProvider):
+    @classmethod
+    async def create_async_generator(  # type: ignore[override]
+        cls, model: str, messages: Any, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        import aiohttp
+
+        yield "half an"
+        raise aiohttp.ClientPayloadError("Response payload is not completed")
+
+
+async def test_a_transport_error_escaping_a_plugin_mid_stream_is_an_interruption() -> None:
+    with pytest.raises(StreamInterruptedError) as caught:
+        await aichats_core.complete(_LeakyTransport, "Hi")
+    assert caught.value.partial_text == "half an"
+    assert "cut before the answer was complete" in str(caught.value)
