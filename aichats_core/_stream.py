@@ -8,6 +8,7 @@ item it yields into a result event, and ends with a ``Finish`` event.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -119,7 +120,7 @@ class ResultStream(AsyncIterator[Event]):
         """Consume the stream and return the text, or the first image URI for an image answer."""
         parts: list[str] = []
         async with self:
-            async for event in self:
+            async for event in self._events:
                 if isinstance(event, TextChunk):
                     parts.append(event.text)
                 elif isinstance(event, ImageResponse) and event.images:
@@ -314,7 +315,13 @@ async def _attempt(
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()
-    yield Finish(provider=selection.name, model=selection.model)
+    yield _finish(selection.name, selection.model)
+
+
+@functools.lru_cache(maxsize=256)
+def _finish(provider: str, model: str) -> Finish:
+    """Events are frozen values, so one ``Finish`` per provider and model serves every call."""
+    return Finish(provider=provider, model=model)
 
 
 def _source(selection: Selection) -> str:

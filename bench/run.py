@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
     rounds = 3 if quick else 7
     runs = {
         "stream": lambda: asyncio.run(stream.measure(rounds=rounds)),
-        "short_calls": lambda: asyncio.run(short_calls.measure(rounds=rounds)),
+        "short_calls": lambda: asyncio.run(short_calls.measure(rounds=rounds * 2)),
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),

@@ -12,12 +12,12 @@ import codecs
 import contextlib
 import datetime
 import email.utils
+import functools
 import json
 import math
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,9 +85,7 @@ class HttpSession:
         self._owns_session = session is None
         self.session = session if session is not None else new_client_session()
         self._proxies = _proxy_settings(self.session)
-        self._client_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout, sock_read=timeout
-        )
+        self._client_timeout = _silence_bound(timeout)
 
     @property
     def client_timeout(self) -> aiohttp.ClientTimeout:
@@ -126,8 +124,7 @@ class HttpSession:
             )
         return proxy
 
-    @asynccontextmanager
-    async def request(
+    def request(
         self,
         method: str,
         url: str,
@@ -137,31 +134,25 @@ class HttpSession:
         cookies: Mapping[str, str] | None = None,
         timeout: aiohttp.ClientTimeout | None = None,
         allow_redirects: bool = True,
-    ) -> AsyncIterator[aiohttp.ClientResponse]:
-        """Send a request; yield the response once its status is known to be a success.
+    ) -> _Request:
+        """Send a request; ``async with`` it to get the response once its status is a success.
 
         Failures while the caller reads the body inside the ``async with`` are translated too.
-        With ``allow_redirects=False`` a redirect is yielded for the caller to vet and follow.
+        With ``allow_redirects=False`` a redirect is handed over for the caller to vet and follow.
         """
-        reading = False
-        proxy = self.proxy_for(url)
-        try:
-            async with self.session.request(
+        return _Request(
+            self,
+            self.session.request(
                 method,
                 url,
                 json=json,
                 headers=headers,
                 cookies=cookies,
-                proxy=proxy,
+                proxy=self.proxy_for(url),
                 timeout=timeout or self._client_timeout,
                 allow_redirects=allow_redirects,
-            ) as response:
-                reading = True
-                if response.status >= 400:
-                    await self._raise_for_status(response)
-                yield response
-        except TRANSPORT_ERRORS as exc:
-            raise translate(exc, self.provider, reading=reading, timeout=self.timeout) from exc
+            ),
+        )
 
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
         excerpt = await _read_excerpt(response)
@@ -205,6 +196,44 @@ class HttpSession:
             ) from exc
 
 
+class _Request:
+    """The ``async with`` of ``HttpSession.request``: the boundary where aiohttp's errors end.
+
+    A small class rather than ``@asynccontextmanager``: it runs on every call of every
+    provider, and the generator machinery showed up in the short-call benchmark.
+    """
+
+    __slots__ = ("_http", "_pending")
+
+    def __init__(self, http: HttpSession, pending: Any) -> None:
+        self._http = http
+        self._pending = pending  # aiohttp's request context manager, not yet entered
+
+    async def __aenter__(self) -> aiohttp.ClientResponse:
+        http = self._http
+        try:
+            response: aiohttp.ClientResponse = await self._pending.__aenter__()
+            if response.status >= 400:
+                try:
+                    await http._raise_for_status(response)
+                finally:
+                    response.release()
+        except TRANSPORT_ERRORS as exc:
+            raise translate(exc, http.provider, reading=False, timeout=http.timeout) from exc
+        return response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._pending.__aexit__(exc_type, exc, traceback)
+        if isinstance(exc, TRANSPORT_ERRORS):
+            http = self._http
+            raise translate(exc, http.provider, reading=True, timeout=http.timeout) from exc
+
+
 DRAIN_GRACE = 0.05
 """Seconds a server gets to end its body after ``[DONE]``, so the connection can be reused."""
 DRAIN_LIMIT = 64 * 1024
@@ -217,6 +246,8 @@ async def _finish_body(response: aiohttp.ClientResponse) -> None:
     the end of a chunked body usually arrives just after ``[DONE]``: waiting that moment is what
     lets many short calls share one connection. A server that keeps talking is cut off.
     """
+    if response.content.at_eof():
+        return
     drained = 0
     try:
         async with asyncio.timeout(DRAIN_GRACE):
@@ -224,6 +255,12 @@ async def _finish_body(response: aiohttp.ClientResponse) -> None:
                 drained += len(await response.content.readany())
     except TimeoutError:
         pass  # the response is released unfinished, which closes its connection
+
+
+@functools.lru_cache(maxsize=32)
+def _silence_bound(timeout: float) -> aiohttp.ClientTimeout:
+    """``timeout`` on connecting and on each silence, no total; one object per value."""
+    return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
 
 
 def _checked_timeout(provider: str, timeout: object) -> float:

@@ -9,6 +9,7 @@ text, no captured cookie is hard-coded, and the image keeps its real MIME type.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -71,8 +72,8 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
         from aichats_core import ImageResponse
         from aichats_core.http import DEFAULT_TIMEOUT, HttpSession
 
-        unknown = sorted(set(kwargs) - OPTIONS)
-        if unknown:
+        if not OPTIONS.issuperset(kwargs):
+            unknown = sorted(set(kwargs) - OPTIONS)
             raise InvalidRequestError(
                 f"{cls.__name__}: unknown option(s) {', '.join(unknown)};"
                 f" it accepts {', '.join(sorted(OPTIONS))}"
@@ -100,8 +101,15 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
                 cookies=parse_cookies(kwargs.get("cookies")),
             ) as response:
                 if not is_image:
-                    async for text in _stream_text(cls.__name__, http, response):
-                        yield text
+                    _check_event_stream(cls.__name__, response)
+                    received = False
+                    async for events in http.iter_sse(response):
+                        received = True
+                        yield "".join(events)  # the events of one network read, at once
+                    if not received:
+                        raise ResponseFormatError(
+                            cls.__name__, "the service answered an empty event stream"
+                        )
                     return
                 image_url = image_url_from(cls.__name__, await http.read_json(response))
             uri = await _download(http, image_url, kwargs, allow_private)
@@ -116,22 +124,14 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
         return site, f"{site}/chat/send2/"
 
 
-async def _stream_text(
-    provider: str, http: HttpSession, response: aiohttp.ClientResponse
-) -> AsyncIterator[str]:
-    """Text as each network read completes; the events of one read are joined."""
+def _check_event_stream(provider: str, response: aiohttp.ClientResponse) -> None:
+    """A site behind a bot check answers an HTML page with status 200: say so plainly."""
     if response.content_type == "text/html":
         raise ResponseFormatError(
             provider,
             "the service answered an HTML page instead of an event stream"
             " (a bot check or a changed site?); try passing your browser's cookies",
         )
-    received = False
-    async for events in http.iter_sse(response):
-        received = True
-        yield "".join(events)
-    if not received:
-        raise ResponseFormatError(provider, "the service answered an empty event stream")
 
 
 async def _download(
@@ -160,6 +160,12 @@ def allow_private_images(site: str, option: object) -> bool:
         )
     if option is not None:
         return option
+    return _site_is_private(site)
+
+
+@lru_cache(maxsize=64)
+def _site_is_private(site: str) -> bool:
+    """Memoised: parsing the address on every call showed up in the short-call benchmark."""
     from aichats_core.http import is_private_host
 
     try:
@@ -202,8 +208,18 @@ def image_url_from(provider: str, payload: Any) -> str:
     return url
 
 
-def browser_headers(site: str, page: str) -> dict[str, str]:
-    """The headers desktop Chrome sends from ``{site}/{page}/``."""
+@lru_cache(maxsize=64)
+def browser_headers(site: str, page: str) -> Mapping[str, str]:
+    """The headers desktop Chrome sends from ``{site}/{page}/``, built once per page.
+
+    A read-only case-insensitive multidict: aiohttp takes it without converting it again.
+    """
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    return CIMultiDictProxy(CIMultiDict(_chrome_headers(site, page)))
+
+
+def _chrome_headers(site: str, page: str) -> dict[str, str]:
     return {
         "Accept": "application/json, text/event-stream",
         "Accept-Language": "en-US,en;q=0.9",
