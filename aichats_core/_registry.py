@@ -19,7 +19,6 @@ Policies users can rely on:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.metadata
 import os
@@ -167,6 +166,8 @@ class ProviderRegistry:
         key = normalize_name(name)
         if key in infos:
             return infos[key]
+        import difflib  # only an unknown name needs it
+
         close = difflib.get_close_matches(key, list(infos), n=3, cutoff=0.6)
         hint = ""
         allowed = _parse_allow_list(os.environ.get(ALLOW_LIST_VARIABLE, ""))

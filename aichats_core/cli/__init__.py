@@ -17,9 +17,13 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from aichats_core.cli._commands import COMMANDS
-
     try:
+        if args.command == "providers":
+            from aichats_core.cli._listing import providers_command
+
+            return providers_command(args)
+        from aichats_core.cli._commands import COMMANDS
+
         return COMMANDS[args.command](args)
     except AiChatsError as exc:
         if args.debug:

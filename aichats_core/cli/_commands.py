@@ -1,4 +1,4 @@
-"""What each ``aichats`` command does. Heavy imports happen inside the commands that need them."""
+"""The commands that call providers: ``chat``, ``image``, ``check`` and ``emulator``."""
 
 from __future__ import annotations
 
@@ -12,65 +12,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aichats_core._registry import ProviderInfo, list_providers
+from aichats_core._registry import list_providers
+from aichats_core.cli._listing import print_table
 from aichats_core.errors import AiChatsError, InvalidRequestError
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def providers_command(args: argparse.Namespace) -> int:
-    rows = [_describe(info) for info in list_providers()]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-        return 0
-    if not rows:
-        print("No providers installed. Install a plugin, e.g. `pip install aichats-echo`.")
-        return 0
-    _print_table(
-        ["NAME", "MODELS", "DEFAULT", "WORKING", "STREAM", "HISTORY", "DISTRIBUTION"],
-        [
-            [
-                row["name"],
-                ", ".join(row["models"]) or "-",
-                row["default_model"] or "-",
-                _yes_no(row["working"]),
-                _yes_no(row["supports_stream"]),
-                _yes_no(row["supports_message_history"]),
-                row["distribution"] or "(in-process)",
-            ]
-            for row in rows
-        ],
-    )
-    for row in rows:
-        if row["error"]:
-            print(f"\nbroken: {row['name']} ({row['distribution']}): {row['error']}")
-    return 0
-
-
-def _describe(info: ProviderInfo) -> dict[str, Any]:
-    return {
-        "name": info.name,
-        "distribution": info.distribution,
-        "models": list(info.detail("models", [])),
-        "image_models": list(info.detail("image_models", [])),
-        "default_model": info.detail("default_model"),
-        "working": info.detail("working"),
-        "supports_stream": info.detail("supports_stream"),
-        "supports_message_history": info.detail("supports_message_history"),
-        "error": info.error,
-    }
-
-
-def _yes_no(flag: object) -> str:
-    return "-" if flag is None else ("yes" if flag else "no")
-
-
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    for line in [header, *rows]:
-        cells = (str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
-        print("  ".join(cells).rstrip())
 
 
 def chat_command(args: argparse.Namespace) -> int:
@@ -208,7 +154,7 @@ async def _check(args: argparse.Namespace) -> int:
         for result in results:
             print(json.dumps(result))
     else:
-        _print_table(
+        print_table(
             ["NAME", "STATUS", "LATENCY", "ERROR"],
             [
                 [
@@ -263,7 +209,6 @@ def _write(text: str) -> None:
 
 
 COMMANDS: dict[str, Command] = {
-    "providers": providers_command,
     "chat": chat_command,
     "image": image_command,
     "check": check_command,
