@@ -277,15 +277,15 @@ class SSEDecoder:
             text = self._within_event_bound(text)
         # Fast path for the shape nearly every stream has, one "data: " line per event: split at
         # "\n\ndata: ", then check that no event held anything else (no other "\n" than the
-        # separators' own), none is empty, none could be [DONE]; cheapest checks first.
+        # separators' own) and none is empty; cheapest checks first. In that shape an event is
+        # [DONE] exactly when its value is, so the stream's last read stays on this path too.
         if text.startswith("data: "):
             values = text.split("\n\ndata: ")
             values[0] = values[0][6:]
-            if (
-                ("]" not in text or _DONE not in text)
-                and all(values)
-                and text.count("\n") == 2 * len(values) - 2
-            ):
+            if all(values) and text.count("\n") == 2 * len(values) - 2:
+                if "]" in text and _DONE in values:
+                    del values[values.index(_DONE) :]
+                    self._finish()
                 return values
         return self._events(text)
 
@@ -305,6 +305,13 @@ class SSEDecoder:
                 return "\n\n".join(blocks[:index])
         return text
 
+    def _finish(self) -> None:
+        """``[DONE]`` arrived: the stream is over, whatever else the body holds."""
+        self.done = self._halted = True
+        self._pending.clear()
+        self._event_bytes = 0
+        self._undecoded = b""
+
     def _events(self, text: str) -> list[str]:
         """Data of the events in ``text``, blocks of "\\n"-ended lines between blank lines."""
         events: list[str] = []
@@ -317,10 +324,7 @@ class SSEDecoder:
             if not data:  # no data line, or one with an empty value: nothing to deliver
                 continue
             if data == _DONE:
-                self.done = self._halted = True
-                self._pending.clear()
-                self._event_bytes = 0
-                self._undecoded = b""
+                self._finish()
                 break
             events.append(data)
         return events
