@@ -60,10 +60,13 @@ class ProviderInfo:
     _registry: ProviderRegistry = field(repr=False)
     _conflict: tuple[str, ...] = field(default=(), repr=False)
     _entry_point: importlib.metadata.EntryPoint | None = field(default=None, repr=False)
+    _provider: type[Provider] | None = field(default=None, repr=False)
 
     def load(self) -> type[Provider]:
         """The provider class; raises ``PluginLoadError`` if the plugin is broken."""
-        return self._registry._load(self)
+        if self._provider is None:  # every call selects its provider: make the next one cheap
+            self._provider = self._registry._load(self)
+        return self._provider
 
     @property
     def error(self) -> str | None:
@@ -129,10 +132,12 @@ class ProviderRegistry:
         every call selects its provider through here.
         """
         allow_list = os.environ.get(ALLOW_LIST_VARIABLE, "")
-        with self._lock:
-            if self._installed is None or self._installed[0] != allow_list:
-                self._installed = (allow_list, self._installed_infos(_parse_allow_list(allow_list)))
-            installed = self._installed[1]
+        cached = self._installed  # one read: a refresh in another thread swaps the whole tuple
+        if cached is None or cached[0] != allow_list:
+            with self._lock:
+                cached = (allow_list, self._installed_infos(_parse_allow_list(allow_list)))
+                self._installed = cached
+        installed = cached[1]
         return {**installed, **self._in_process} if self._in_process else installed
 
     def _installed_infos(self, allowed: set[str] | None) -> dict[str, ProviderInfo]:

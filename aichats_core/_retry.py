@@ -41,7 +41,9 @@ class RetryPolicy:
 
     @classmethod
     def coerce(cls, retries: int | RetryPolicy) -> RetryPolicy:
-        return retries if isinstance(retries, RetryPolicy) else cls(retries=retries)
+        if isinstance(retries, RetryPolicy):
+            return retries
+        return NO_RETRIES if retries == 0 else cls(retries=retries)
 
     def wait_before_retry(self, attempt: int, error: AiChatsError) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``, or None when not to retry."""
@@ -54,6 +56,9 @@ class RetryPolicy:
                 return None
             wait = max(wait, error.retry_after)
         return wait
+
+
+NO_RETRIES = RetryPolicy()
 
 
 def is_transient(error: AiChatsError) -> bool:

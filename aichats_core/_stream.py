@@ -12,7 +12,7 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
@@ -48,8 +48,7 @@ ProviderOptions: TypeAlias = Mapping[str, Mapping[str, Any]]
 """Options for one provider of a chain only, by provider name."""
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(NamedTuple):
     """A provider chosen for a call, with the model it will be asked for."""
 
     name: str

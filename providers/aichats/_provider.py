@@ -126,7 +126,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
 
 def _check_event_stream(provider: str, response: aiohttp.ClientResponse) -> None:
     """A site behind a bot check answers an HTML page with status 200: say so plainly."""
-    if response.content_type == "text/html":
+    if response.headers.get("Content-Type", "").startswith("text/html"):
         raise ResponseFormatError(
             provider,
             "the service answered an HTML page instead of an event stream"

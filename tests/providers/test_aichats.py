@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from PIL import Image
 
 import aichats_core
@@ -307,3 +309,14 @@ async def test_a_slow_image_download_is_bounded_in_time(aiohttp_slow_image_serve
         await aichats_core.complete(
             "aichats", "x", model="dalle", base_url=aiohttp_slow_image_server, image_timeout=0.3
         )
+
+
+async def test_an_html_page_instead_of_events_says_so() -> None:
+    async def bot_check(request: web.Request) -> web.Response:
+        return web.Response(text="<html>Checking your browser...</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_post("/chat/send2/", bot_check)
+    async with TestServer(app, host="127.0.0.1") as server:
+        with pytest.raises(ResponseFormatError, match="HTML page instead of an event stream"):
+            await aichats_core.complete("aichats", "x", base_url=str(server.make_url("")))
