@@ -20,6 +20,21 @@ if TYPE_CHECKING:
     import aiohttp
 
 
+def _merge_provider_options(
+    defaults: ProviderOptions | None, call: ProviderOptions | None
+) -> ProviderOptions | None:
+    """A call's provider options win key by key over the client's, provider by provider."""
+    if not defaults or not call:
+        return call or defaults
+    from aichats_core._registry import normalize_name
+
+    merged: dict[str, dict[str, Any]] = {}
+    for options in (defaults, call):
+        for name, values in options.items():
+            merged.setdefault(normalize_name(name), {}).update(values)
+    return merged
+
+
 class Client:
     """An async context manager sharing one HTTP session across calls.
 
@@ -106,8 +121,8 @@ class Client:
             model,
             proxy or self._proxy,
             self._retries if retries is None else retries,
-            provider_options or self._provider_options,
-            {**self._options, **options, "session": self.session},
+            _merge_provider_options(self._provider_options, provider_options),
+            {**self._options, "session": self.session, **options},
         )
 
     async def complete(

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from aichats_core._registry import normalize_name
-from aichats_core.errors import InvalidRequestError, PluginLoadError
+from aichats_core.errors import InvalidRequestError, PluginLoadError, ProviderConflictError
 
 ENTRY_POINT_GROUP = "aichats.emulators"
 
@@ -38,26 +38,35 @@ class Emulator(Protocol):
 
 def find_emulator(provider: str) -> type[Emulator]:
     """The emulator class registered for ``provider``, or a clear error saying there is none."""
-    key = normalize_name(provider)
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if normalize_name(entry_point.name) == key:
-            try:
-                emulator: type[Emulator] = entry_point.load()
-            except Exception as exc:  # a broken plugin must not crash the caller
-                raise PluginLoadError(
-                    entry_point.name,
-                    distribution=entry_point.dist.name if entry_point.dist else None,
-                    cause=f"its emulator failed to load: {type(exc).__name__}: {exc}",
-                ) from exc
-            return emulator
-    raise InvalidRequestError(
-        f"provider {provider!r} ships no emulator, so --emulate cannot be used with it"
-    )
+    matches = _entry_points_for(provider)
+    if len(matches) > 1:  # the registry's policy: report, never pick one silently
+        raise ProviderConflictError(
+            provider, distributions=[ep.dist.name if ep.dist else "?" for ep in matches]
+        )
+    if not matches:
+        raise InvalidRequestError(
+            f"provider {provider!r} ships no emulator, so --emulate cannot be used with it"
+        )
+    [entry_point] = matches
+    try:
+        emulator: type[Emulator] = entry_point.load()
+    except Exception as exc:
+        raise PluginLoadError(
+            entry_point.name,
+            distribution=entry_point.dist.name if entry_point.dist else None,
+            cause=f"its emulator failed to load: {type(exc).__name__}: {exc}",
+        ) from exc
+    return emulator
 
 
 def has_emulator(provider: str) -> bool:
+    return bool(_entry_points_for(provider))
+
+
+def _entry_points_for(provider: str) -> list[importlib.metadata.EntryPoint]:
     key = normalize_name(provider)
-    return any(
-        normalize_name(ep.name) == key
+    return [
+        ep
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-    )
+        if normalize_name(ep.name) == key
+    ]

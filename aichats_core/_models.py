@@ -48,8 +48,8 @@ class ImageResponse(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["image"] = "image"
-    images: list[str]
-    """URLs or ``data:`` URIs, one per image."""
+    images: list[str] = Field(min_length=1)
+    """URLs or ``data:`` URIs, one per image; never empty, so an image answer always has one."""
     alt: str = ""
     """The prompt the images were made from, usable as alternative text."""
 

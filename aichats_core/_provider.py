@@ -84,15 +84,41 @@ def protocol_problems(candidate: object) -> list[str]:
     generator = values.get("create_async_generator")
     if "create_async_generator" not in values:
         pass  # already reported
-    elif not callable(generator):
-        problems.append("'create_async_generator' is not callable")
-    elif inspect.iscoroutinefunction(generator):
+    elif getattr(generator, "__func__", None) is _BASE_GENERATOR:
+        problems.append("'create_async_generator' is not implemented (still the base class's)")
+    elif not inspect.isasyncgenfunction(generator):
         problems.append(
-            "'create_async_generator' is a coroutine function; it must be an async generator"
-            " (an 'async def' that yields)"
+            "'create_async_generator' must be an async generator classmethod (an 'async def'"
+            f" that yields), not {_kind_of_callable(generator)}"
         )
+    problems.extend(_optional_attribute_problems(candidate))
     if "create_async" in values and not inspect.iscoroutinefunction(values["create_async"]):
         problems.append("'create_async' should be an async classmethod")
+    return problems
+
+
+def _kind_of_callable(value: object) -> str:
+    if inspect.iscoroutinefunction(value):
+        return "a coroutine function"
+    return "a plain function" if callable(value) else f"{type(value).__name__} {value!r:.40}"
+
+
+def _optional_attribute_problems(candidate: type) -> list[str]:
+    """``image_models`` and ``model_aliases`` are optional, but listings and the CLI trust them."""
+    problems = []
+    try:
+        image_models = getattr(candidate, "image_models", [])
+        aliases = getattr(candidate, "model_aliases", {})
+    except Exception as exc:  # noqa: BLE001 - a plugin's attribute may raise anything
+        return [f"reading optional attributes raised {type(exc).__name__}: {exc}"]
+    if not isinstance(image_models, list | tuple) or not all(
+        isinstance(m, str) for m in image_models
+    ):
+        problems.append(f"'image_models' should be a list of strings, not {image_models!r:.60}")
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+    ):
+        problems.append(f"'model_aliases' should map strings to strings, not {aliases!r:.60}")
     return problems
 
 
@@ -147,6 +173,10 @@ class AsyncGeneratorProvider:
             if aclose is not None:
                 await aclose()
         return "".join(parts)
+
+
+_BASE_GENERATOR = AsyncGeneratorProvider.__dict__["create_async_generator"].__func__
+"""The unimplemented default, refused at load time rather than failing at the first call."""
 
 
 class ProviderModelMixin:

@@ -106,7 +106,6 @@ class ProviderRegistry:
         """The installed providers, for the allow-list they were filtered with."""
         self._loaded: dict[tuple[str, str], _Loaded] = {}
         self._in_process: dict[str, ProviderInfo] = {}
-        self._in_process_classes: dict[str, type[Provider]] = {}
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -213,8 +212,8 @@ class ProviderRegistry:
                 source="in-process",
                 target=f"{module}:{provider.__qualname__}",
                 _registry=self,
+                _provider=provider,
             )
-            self._in_process_classes[key] = provider
 
     def unregister(self, name: str) -> None:
         """Remove an in-process registration (installed plugins cannot be unregistered)."""
@@ -223,13 +222,10 @@ class ProviderRegistry:
             if key not in self._in_process:
                 raise ProviderNotFoundError(name, hint="It was not registered in this process.")
             del self._in_process[key]
-            del self._in_process_classes[key]
 
     # -- loading ---------------------------------------------------------------------------
 
     def _load(self, info: ProviderInfo) -> type[Provider]:
-        if info.source == "in-process":
-            return self._in_process_classes[normalize_name(info.name)]
         if info._conflict:
             raise ProviderConflictError(info.name, distributions=info._conflict)
         entry_point = info._entry_point

@@ -227,6 +227,8 @@ async def _fall_back(
                 started = True
                 yield event
             return
+        except InvalidRequestError:
+            raise  # the caller's own mistake: another provider would not fix it
         except AiChatsError as exc:
             if started:
                 raise
@@ -295,6 +297,9 @@ async def _attempt(
                 if isinstance(item, TextChunk):
                     received.append(item.text)
                 yield item
+            elif isinstance(item, str):  # a str subclass: still text (the check above is for speed)
+                received.append(str(item))
+                yield TextChunk(text=str(item))
             else:
                 raise _garbage(selection, item)
     except StreamInterruptedError as exc:

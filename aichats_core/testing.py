@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aichats_core._provider import AsyncGeneratorProvider, Messages, ProviderModelMixin
-from aichats_core._registry import ProviderRegistry, default_registry
+from aichats_core._registry import ProviderRegistry, default_registry, normalize_name
 from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
@@ -115,10 +115,17 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
 def registered(
     name: str, provider: type[Any], registry: ProviderRegistry | None = None
 ) -> Iterator[type[Any]]:
-    """Register ``provider`` as ``name`` for the duration of a ``with`` block."""
+    """Register ``provider`` as ``name`` for the duration of a ``with`` block.
+
+    A provider the application had registered under that name is restored afterwards.
+    """
     target = registry or default_registry
+    previous = target._in_process.get(normalize_name(name))
     target.register(name, provider, replace=True)
     try:
         yield provider
     finally:
-        target.unregister(name)
+        if previous is not None and previous._provider is not None:
+            target.register(previous.name, previous._provider, replace=True)
+        else:
+            target.unregister(name)

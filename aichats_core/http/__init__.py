@@ -25,6 +25,7 @@ from aichats_core.http._session import (
     new_client_session,
     parse_retry_after,
     read_bounded,
+    refuse_unexpected,
 )
 from aichats_core.http._sse import SSEDecoder
 
@@ -42,5 +43,6 @@ __all__ = [
     "parse_retry_after",
     "read_bounded",
     "redact",
+    "refuse_unexpected",
     "sniff_image_type",
 ]

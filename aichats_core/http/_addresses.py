@@ -42,9 +42,13 @@ def non_public_kind(address: Address) -> str | None:
 
 
 def ip_literal(host: str) -> Address | None:
-    """``host`` as an IP address when it is one (``[::1]``, ``fe80::1%eth0``), else None."""
+    """``host`` as an IP address when it is one (``[::1]``, ``fe80::1%eth0``, ``127.0.0.1.``).
+
+    A trailing dot is stripped first: ``127.0.0.1.`` reaches 127.0.0.1, so it must be judged
+    as the address, not handed to a resolver (or a proxy) as a name.
+    """
     try:
-        return ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]").rstrip("."))
     except ValueError:
         return None
 

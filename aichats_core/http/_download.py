@@ -1,7 +1,7 @@
 """Turning an image URL that a service named into a ``data:`` URI, safely.
 
-The bytes are base64-encoded as they arrive, so the raw image is never held whole: peak
-memory stays near the size of the encoded text (about 2.7x the image).
+The bytes are base64-encoded as they arrive, so the raw image is never held whole: the peak
+is the encoded text twice, as bytes and as the final ``str`` (about 2.7x the image).
 
 The URL comes from the service's answer, so it is not trusted: only http(s), no credentials,
 bounded in size and time, an image or nothing, and (unless allowed) no host in a private,

@@ -61,10 +61,8 @@ class ProxySettings:
         shown = {scheme: redact(value) for scheme, value in self.proxies.items()}
         return f"ProxySettings(proxies={shown!r})"
 
-    def proxy_for(self, url: str, explicit: str | None = None) -> str | None:
-        """The explicit proxy, else the environment's for ``url`` unless NO_PROXY matches."""
-        if explicit:
-            return explicit
+    def proxy_for(self, url: str) -> str | None:
+        """The environment's proxy for ``url``, unless NO_PROXY matches it."""
         if not self.proxies:
             return None
         parts = urlsplit(url)

@@ -259,8 +259,15 @@ async def _finish_body(response: aiohttp.ClientResponse) -> None:
 
 @functools.lru_cache(maxsize=32)
 def _silence_bound(timeout: float) -> aiohttp.ClientTimeout:
-    """``timeout`` on connecting and on each silence, no total; one object per value."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+    """``timeout`` on connecting and on each silence, no total; one object per value.
+
+    ``connect`` is what bounds name resolution in aiohttp (``sock_connect`` starts after it);
+    it also counts a wait for a free pooled connection, which a ``Client`` with a connection cap
+    can make long under load: raise ``timeout`` or ``max_connections`` then.
+    """
+    return aiohttp.ClientTimeout(
+        total=None, connect=timeout, sock_connect=timeout, sock_read=timeout
+    )
 
 
 def _checked_timeout(provider: str, timeout: object) -> float:
@@ -280,6 +287,37 @@ def _checked_timeout(provider: str, timeout: object) -> float:
             f"{provider}: timeout must be a finite positive number of seconds, got {timeout!r}"
         )
     return float(timeout)
+
+
+async def refuse_unexpected(
+    provider: str, response: aiohttp.ClientResponse, *, expected: tuple[str, ...]
+) -> None:
+    """Fail clearly when a successful answer is not what the protocol says.
+
+    A redirect of an API call is refused rather than followed: it would carry the call's
+    cookies and body to wherever it points. A body whose content type is not one of
+    ``expected`` (a missing header is given the benefit of the doubt) is reported with its
+    type and its start, which usually says what went wrong (a block page, a JSON error).
+    """
+    if 300 <= response.status < 400:
+        location = redact(response.headers.get("Location", "(no Location header)"))
+        raise ProviderHTTPError(
+            provider,
+            response.status,
+            f"the service redirected the call to {location}; API calls are not followed"
+            " elsewhere (they carry your cookies): check base_url",
+            url=redact(str(response.url)),
+        )
+    declared = response.headers.get("Content-Type")
+    if declared is None or declared.split(";", 1)[0].strip().lower() in expected:
+        return
+    excerpt = await _read_excerpt(response)
+    hint = " (a bot check or a changed site?)" if declared.startswith("text/html") else ""
+    raise ResponseFormatError(
+        provider,
+        f"the service answered {declared!r} instead of {' or '.join(expected)}{hint}:"
+        f" {excerpt or '(empty body)'}",
+    )
 
 
 async def _read_excerpt(response: aiohttp.ClientResponse) -> str:

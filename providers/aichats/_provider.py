@@ -17,10 +17,8 @@ from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
 from aichats_core.errors import InvalidRequestError, ResponseFormatError
 
 if TYPE_CHECKING:
-    import aiohttp
-
-    from aichats_core._provider import Messages, ProviderItem
     from aichats_core.http import HttpSession
+    from aichats_core.types import Messages, ProviderItem
 
 CHROME_VERSION = "131"
 USER_AGENT = (
@@ -39,6 +37,8 @@ OPTIONS = frozenset(
     }
 )
 """The per-call options AiChats understands; anything else is a mistake worth reporting."""
+TEXT_ANSWER_TYPES = ("text/event-stream", "text/plain")
+IMAGE_ANSWER_TYPES = ("application/json", "text/json", "text/plain")
 
 
 class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
@@ -70,7 +70,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[ProviderItem]:
         from aichats_core import ImageResponse
-        from aichats_core.http import DEFAULT_TIMEOUT, HttpSession
+        from aichats_core.http import DEFAULT_TIMEOUT, HttpSession, refuse_unexpected
 
         if not OPTIONS.issuperset(kwargs):
             unknown = sorted(set(kwargs) - OPTIONS)
@@ -99,9 +99,11 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
                 json=body,
                 headers=browser_headers(site, "image" if is_image else "chat"),
                 cookies=parse_cookies(kwargs.get("cookies")),
+                allow_redirects=False,
             ) as response:
+                expected = IMAGE_ANSWER_TYPES if is_image else TEXT_ANSWER_TYPES
+                await refuse_unexpected(cls.__name__, response, expected=expected)
                 if not is_image:
-                    _check_event_stream(cls.__name__, response)
                     received = False
                     async for events in http.iter_sse(response):
                         received = True
@@ -122,16 +124,6 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
             return cls.url, cls.api_endpoint
         site = base_url.rstrip("/")
         return site, f"{site}/chat/send2/"
-
-
-def _check_event_stream(provider: str, response: aiohttp.ClientResponse) -> None:
-    """A site behind a bot check answers an HTML page with status 200: say so plainly."""
-    if response.headers.get("Content-Type", "").startswith("text/html"):
-        raise ResponseFormatError(
-            provider,
-            "the service answered an HTML page instead of an event stream"
-            " (a bot check or a changed site?); try passing your browser's cookies",
-        )
 
 
 async def _download(
@@ -225,7 +217,7 @@ def _chrome_headers(site: str, page: str) -> dict[str, str]:
         "Accept-Language": "en-US,en;q=0.9",
         "Cache-Control": "no-cache",
         "Content-Type": "application/json",
-        "Origin": site,
+        "Origin": "{0.scheme}://{0.netloc}".format(urlsplit(site)),  # never a path
         "Pragma": "no-cache",
         "Referer": f"{site}/{page}/",
         "Sec-CH-UA": (
@@ -246,11 +238,13 @@ def parse_cookies(cookies: Mapping[str, str] | str | None) -> dict[str, str] | N
     if cookies is None or isinstance(cookies, Mapping):
         return dict(cookies) if cookies else None
     parsed = {}
-    for pair in cookies.split(";"):
+    for position, pair in enumerate(cookies.split(";"), start=1):
         name, separator, value = pair.strip().partition("=")
         if not separator or not name:
-            if pair.strip():
-                raise InvalidRequestError(f"AiChats: cookie {pair.strip()!r} is not name=value")
+            if pair.strip():  # its value is not quoted: a pasted cookie string holds secrets
+                raise InvalidRequestError(
+                    f"AiChats: cookie number {position} of the cookies option is not name=value"
+                )
             continue
         parsed[name] = value
     return parsed or None

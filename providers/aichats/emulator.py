@@ -54,6 +54,8 @@ COOKIE_NAME = "ai_chats_session"
 API_PATH = "/chat/send2/"
 IMAGE_PATH = "/images/"
 
+MAX_RECORDED = 10_000
+"""Requests kept in ``AiChatsEmulator.requests``; the oldest half goes when it is full."""
 _WRITE_SIZE = 64 * 1024  # pre-encoded bodies go out in writes of this size
 _SHUTDOWN_TIMEOUT = 2.0  # handlers are woken on stop(); this only bounds a stuck one
 _BACKLOG = 1024  # benchmarks open 1,000 connections at once; 128 would drop SYNs
@@ -361,6 +363,8 @@ class AiChatsEmulator:
         return app
 
     def _record(self, request: web.Request, body: bytes) -> None:
+        if len(self.requests) >= MAX_RECORDED:  # a long-running emulator must not grow forever
+            del self.requests[: MAX_RECORDED // 2]
         latest: dict[str, tuple[str, str]] = {}
         for name, value in request.headers.items():
             latest[name.lower()] = (name, value)

@@ -193,3 +193,67 @@ def test_a_plugin_whose_attributes_raise_is_contained(
     assert info.detail("models", []) == []
     with pytest.raises(PluginLoadError, match="touchy-dist"):
         registry.get("touchy")
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        (
+            "from aichats_core import AsyncGeneratorProvider\n"
+            "class P(AsyncGeneratorProvider):\n    models = ['m']\n",
+            "not implemented (still the base class's)",
+        ),
+        (
+            "from aichats_core import AsyncGeneratorProvider\n"
+            "class P(AsyncGeneratorProvider):\n    models = ['m']\n"
+            "    @classmethod\n    def create_async_generator(cls, model, messages, proxy=None):\n"
+            "        return ['not', 'async']\n",
+            "must be an async generator classmethod",
+        ),
+        (
+            "from aichats_core import AsyncGeneratorProvider\n"
+            "class P(AsyncGeneratorProvider):\n    models = ['m']\n    image_models = None\n"
+            "    @classmethod\n"
+            "    async def create_async_generator(cls, model, messages, proxy=None):\n"
+            "        yield 'x'\n",
+            "'image_models' should be a list of strings",
+        ),
+    ],
+)
+def test_providers_that_would_fail_at_their_first_call_are_refused_at_load(
+    registry: ProviderRegistry, make_distribution: MakeDistribution, source: str, problem: str
+) -> None:
+    make_distribution("early-dist", {"early": "early_mod:P"}, {"early_mod": source})
+    [info] = registry.list()
+    assert problem in (info.error or "")
+
+
+def test_an_info_kept_from_a_listing_survives_unregister(registry: ProviderRegistry) -> None:
+    registry.register("kept", ScriptedProvider)
+    [info] = registry.list()
+    registry.unregister("kept")
+    assert info.load() is ScriptedProvider
+    assert not info.broken
+
+
+def test_registered_restores_what_the_application_had_registered() -> None:
+    from aichats_core.testing import registered
+
+    original = ScriptedProvider.script("original")
+    aichats_core.register_provider("restored", original)
+    try:
+        with registered("restored", ScriptedProvider.script("temporary")):
+            pass
+        assert aichats_core.get_provider("restored") is original
+    finally:
+        aichats_core._registry.default_registry.unregister("restored")
+
+
+def test_two_emulators_for_one_provider_are_a_conflict(make_distribution: MakeDistribution) -> None:
+    from aichats_core._emulators import find_emulator
+
+    make_distribution("emu-one", {"twin": "x:One"}, {}, group="aichats.emulators")
+    make_distribution("emu-two", {"Twin": "y:Two"}, {}, group="aichats.emulators")
+    with pytest.raises(ProviderConflictError) as caught:
+        find_emulator("twin")
+    assert sorted(caught.value.distributions) == ["emu-one", "emu-two"]

@@ -175,3 +175,13 @@ async def test_client_defaults_apply_to_retries_and_provider_options() -> None:
         async with Client(retries=FAST, provider_options={"p": {"mode": "x"}}) as client:
             assert await client.complete("p", "Hi") == "ok"
     assert provider.calls[1].options["mode"] == "x"
+
+
+async def test_a_mistake_of_the_caller_is_not_hidden_by_fallback() -> None:
+    picky = ScriptedProvider.script(
+        error=InvalidRequestError("unknown option 'tiemout'"), name="Picky"
+    )
+    backup = ScriptedProvider.script("answer", name="Backup")
+    with pytest.raises(InvalidRequestError, match="tiemout"):
+        await aichats_core.complete([picky, backup], "Hi")
+    assert backup.calls == []

@@ -252,3 +252,62 @@ async def test_a_transport_error_escaping_a_plugin_mid_stream_is_an_interruption
         await aichats_core.complete(_LeakyTransport, "Hi")
     assert caught.value.partial_text == "half an"
     assert "cut before the answer was complete" in str(caught.value)
+
+
+class _Shout(str):
+    pass
+
+
+async def test_str_subclasses_are_text_too() -> None:
+    provider = ScriptedProvider.script(_Shout("HELLO"))
+    events = [event async for event in aichats_core.stream(provider, "Hi")]
+    assert events[0] == TextChunk(text="HELLO")
+    assert type(events[0].text) is str  # type: ignore[union-attr]
+
+
+async def test_a_slow_name_lookup_is_bounded_by_the_timeout() -> None:
+    import aiohttp
+
+    from aichats_core.errors import ProviderTimeoutError
+    from aichats_core.http import new_client_session
+    from providers.aichats import AiChats
+
+    class SlowResolver(aiohttp.abc.AbstractResolver):
+        async def resolve(self, host: str, port: int = 0, family: int = 0) -> list[Any]:
+            await asyncio.sleep(5)
+            return []
+
+        async def close(self) -> None:
+            pass
+
+    connector = aiohttp.TCPConnector(resolver=SlowResolver())
+    async with new_client_session(connector=connector) as session:
+        with pytest.raises(ProviderTimeoutError, match="connecting"):
+            await asyncio.wait_for(
+                aichats_core.complete(
+                    AiChats, "x", base_url="http://slow-dns.invalid", timeout=0.3, session=session
+                ),
+                timeout=3,
+            )
+
+
+async def test_a_calls_own_session_and_provider_options_merge_over_the_clients() -> None:
+    from aichats_core.http import new_client_session
+
+    provider = ScriptedProvider.script("ok")
+    with registered("merged", provider):
+        async with (
+            new_client_session() as own,
+            Client(provider_options={"merged": {"a": 1, "b": 1}}) as client,
+        ):
+            await client.complete(
+                ["merged"], "Hi", session=own, provider_options={"Merged": {"b": 2}}
+            )
+    [call] = provider.calls
+    assert call.options["session"] is own
+    assert (call.options["a"], call.options["b"]) == (1, 2)
+
+
+def test_an_image_answer_always_holds_an_image() -> None:
+    with pytest.raises(ValueError, match="at least 1 item"):
+        ImageResponse(images=[])

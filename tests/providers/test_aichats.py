@@ -318,5 +318,62 @@ async def test_an_html_page_instead_of_events_says_so() -> None:
     app = web.Application()
     app.router.add_post("/chat/send2/", bot_check)
     async with TestServer(app, host="127.0.0.1") as server:
-        with pytest.raises(ResponseFormatError, match="HTML page instead of an event stream"):
+        with pytest.raises(
+            ResponseFormatError, match=r"a bot check or a changed site.*Checking your"
+        ):
             await aichats_core.complete("aichats", "x", base_url=str(server.make_url("")))
+
+
+async def test_an_api_redirect_is_refused_and_carries_no_cookies_elsewhere() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        raise web.HTTPTemporaryRedirect(f"http://localhost:{request.url.port}/elsewhere/")
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(dict(request.cookies))
+        return web.Response(text="data: stolen\n\n", content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_post("/chat/send2/", redirect)
+    app.router.add_post("/elsewhere/", elsewhere)
+    async with TestServer(app, host="127.0.0.1") as server:
+        with pytest.raises(
+            ProviderHTTPError, match="redirected the call to http://localhost"
+        ) as caught:
+            await aichats_core.complete(
+                "aichats", "x", base_url=str(server.make_url("")), cookies="cf_clearance=SECRET"
+            )
+    assert caught.value.status == 307
+    assert seen == []
+
+
+async def test_a_json_answer_to_a_chat_is_reported_with_its_content() -> None:
+    async def blocked(request: web.Request) -> web.Response:
+        return web.json_response({"error": "You have been blocked for abuse"})
+
+    app = web.Application()
+    app.router.add_post("/chat/send2/", blocked)
+    async with TestServer(app, host="127.0.0.1") as server:
+        with pytest.raises(ResponseFormatError, match="You have been blocked for abuse") as caught:
+            await aichats_core.complete("aichats", "x", base_url=str(server.make_url("")))
+    assert "answered 'application/json; charset=utf-8' instead of text/event-stream" in str(
+        caught.value
+    )
+
+
+def test_origin_never_carries_a_path() -> None:
+    from providers.aichats._provider import browser_headers
+
+    headers = browser_headers("http://127.0.0.1:8765/prefix", "chat")
+    assert headers["Origin"] == "http://127.0.0.1:8765"
+    assert headers["Referer"] == "http://127.0.0.1:8765/prefix/chat/"
+
+
+def test_a_malformed_cookie_is_reported_without_its_value() -> None:
+    from providers.aichats._provider import parse_cookies
+
+    with pytest.raises(InvalidRequestError) as caught:
+        parse_cookies("good=1; s3cr3t-token-without-equals")
+    assert "cookie number 2" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value)

@@ -478,12 +478,17 @@ async def test_text_before_an_invalid_byte_is_delivered_then_the_error() -> None
 
 
 async def _endless(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, first: bytes, piece: bytes
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    *,
+    first: bytes,
+    piece: bytes,
+    content_type: bytes = b"text/event-stream",
 ) -> None:
-    """Answer a 200 event stream that sends ``first`` then ``piece`` again and again (64 MiB
-    at most, in case the client never stops reading)."""
+    """Answer a 200 body (an event stream unless told) that sends ``first`` then ``piece`` again
+    and again (64 MiB at most, in case the client never stops reading)."""
     await read_request(reader)
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: %s\r\n" % content_type)
     writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
     writer.write(b"%x\r\n%s\r\n" % (len(first), first))
     chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
@@ -585,7 +590,9 @@ async def test_an_image_answer_over_the_json_bound_is_refused(declared: bool) ->
 
     async def huge_json(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not declared:
-            await _endless(reader, writer, first=b'{"data": [', piece=piece)
+            await _endless(
+                reader, writer, first=b'{"data": [', piece=piece, content_type=b"application/json"
+            )
             return
         await read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")

