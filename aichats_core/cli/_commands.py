@@ -1,4 +1,5 @@
-"""The commands that call providers: ``chat``, ``image``, ``check`` and ``emulator``."""
+"""The commands that call providers: ``chat``, ``image``, ``check``, ``emulator`` and
+``serve`` (which lives in ``_serve``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 from aichats_core._registry import list_providers
 from aichats_core.cli._listing import print_table
+from aichats_core.cli._serve import serve_command
 from aichats_core.errors import AiChatsError, InvalidRequestError
 
 Command = Callable[[argparse.Namespace], int]
@@ -213,4 +215,5 @@ COMMANDS: dict[str, Command] = {
     "image": image_command,
     "check": check_command,
     "emulator": emulator_command,
+    "serve": serve_command,
 }

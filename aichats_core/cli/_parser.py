@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 DEFAULT_PROVIDER_VARIABLE = "AICHATS_PROVIDER"
 
@@ -45,6 +46,49 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.add_argument("-p", "--provider", default=_default_provider(), help="(aichats)")
     emulator.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     emulator.add_argument("--port", type=int, default=8765, help="port to bind (8765; 0: any)")
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an OpenAI-compatible HTTP API (/v1) in front of the providers",
+        epilog="Model ids are PROVIDER/MODEL, e.g. aichats/gpt-4. See docs/server.md.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to bind (8000; 0: any)")
+    serve.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        action="append",
+        type=_provider_option,
+        default=[],
+        metavar="PROVIDER.KEY=VALUE",
+        help="an option for one provider, e.g. aichats.base_url=http://127.0.0.1:8765;"
+        " VALUE is read as JSON when it parses (numbers, true, false); repeatable",
+    )
+    serve.add_argument(
+        "--emulate",
+        action="store_true",
+        help="start every provider's emulator in-process and serve from them (offline)",
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require 'Authorization: Bearer KEY' (default: $AICHATS_API_KEY; none: no auth)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=1_048_576,
+        metavar="BYTES",
+        help="largest request body accepted, in bytes (1048576)",
+    )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=_non_negative,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds open streams may run on after SIGTERM before they are closed (5)",
+    )
     return parser
 
 
@@ -71,6 +115,47 @@ def _add_call_options(command: argparse.ArgumentParser) -> None:
 
 def _default_provider() -> str:
     return os.environ.get(DEFAULT_PROVIDER_VARIABLE) or "aichats"
+
+
+def _provider_option(text: str) -> tuple[str, str, Any]:
+    from aichats_core.errors import InvalidRequestError
+    from aichats_core.server._options import parse_provider_option
+
+    try:
+        return parse_provider_option(text)
+    except InvalidRequestError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _port(text: str) -> int:
+    value = _integer(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number from 0 to 65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _integer(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
 
 
 def _positive(text: str) -> float:

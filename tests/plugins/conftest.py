@@ -300,6 +300,12 @@ def echo_site(install_distributions: InstallDistributions) -> Path:
 
 
 @pytest.fixture(scope="session")
+def openai_site(install_distributions: InstallDistributions) -> Path:
+    """A target directory where the plugin ``aichats-openai`` is installed."""
+    return install_distributions(PLUGINS / "aichats-openai")
+
+
+@pytest.fixture(scope="session")
 def write_distribution(tmp_path_factory: pytest.TempPathFactory) -> WriteDistribution:
     """``write_distribution(name, files, entry_points=...) -> source``: ``distribution_source``."""
 

@@ -1,0 +1,94 @@
+"""``aichats serve``: the OpenAI-compatible API, until SIGTERM or Ctrl-C.
+
+The first signal shuts down gracefully (open streams get ``--shutdown-grace`` seconds, then
+end with an in-band error); a second one stops waiting for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+API_KEY_VARIABLE = "AICHATS_API_KEY"
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from aichats_core.server._options import merge_options
+
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE)
+    options: dict[str, Any] = {
+        "provider_options": merge_options(args.options),
+        "api_key": api_key or None,
+        "max_body_bytes": args.max_body_bytes,
+    }
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if options["api_key"] is None and not _is_loopback(args.host):
+        print(
+            f"aichats: warning: serving on {args.host} without an API key: anyone who can reach"
+            " this port can use your providers (set AICHATS_API_KEY or --api-key)",
+            file=sys.stderr,
+        )
+    try:
+        asyncio.run(_serve(args, options))
+    except OSError as exc:  # binding is the only I/O before the server runs
+        print(
+            f"aichats: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+async def _serve(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    from aichats_core.server import serve
+
+    def announce(url: str) -> None:
+        print(f"aichats serve: OpenAI-compatible API at {url}/v1", flush=True)
+
+    server = asyncio.create_task(
+        serve(
+            args.host,
+            args.port,
+            emulate=args.emulate,
+            ready=announce,
+            shutdown_grace=args.shutdown_grace,
+            **options,
+        )
+    )
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            server.cancel()  # a second signal: stop waiting for open streams
+        stop.set()
+
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, on_signal)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait((server, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not server.done():
+        server.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await server  # re-raises what made the server fail, e.g. a port in use
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

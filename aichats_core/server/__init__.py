@@ -1,0 +1,41 @@
+"""``aichats serve``: an OpenAI-compatible HTTP API in front of every aichats provider.
+
+People already have OpenAI clients; pointed at this server (``base_url=".../v1"``) they reach
+any installed provider, with model ids of the form ``provider/model`` (``aichats/gpt-4``).
+
+>>> from aichats_core.server import create_app, serve  # doctest: +SKIP
+>>> asyncio.run(serve(port=8000, emulate=True))  # doctest: +SKIP
+
+Names are imported lazily, so that the command line can parse ``-o PROVIDER.KEY=VALUE``
+without paying for ``aiohttp.web``; only serving imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aichats_core.server._app import create_app
+    from aichats_core.server._run import gunicorn_app, serve
+
+__all__ = ["create_app", "gunicorn_app", "serve"]
+
+_LAZY = {
+    "create_app": "aichats_core.server._app",
+    "gunicorn_app": "aichats_core.server._run",
+    "serve": "aichats_core.server._run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aichats_core.server' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,169 @@
+"""``POST /v1/chat/completions``: one JSON answer, or server-sent ``chat.completion.chunk``s.
+
+A stream commits to HTTP 200 only when there is something to send (the first text, or a
+keep-alive after ``keepalive_interval`` of silence): a provider that fails before that gets a
+plain JSON error with the right status, which clients can retry. After that, a failure is
+sent in-band as ``data: {"error": ...}`` and the stream ends without ``[DONE]``, so a cut
+answer never looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import aclosing
+from typing import Any
+
+from aiohttp import web
+
+from aichats_core._models import TextChunk, Usage
+from aichats_core._stream import ResultStream
+from aichats_core.errors import AiChatsError
+from aichats_core.server import _openai
+from aichats_core.server._catalog import resolve
+from aichats_core.server._errors import ApiError, bad_request, from_aichats, shutting_down
+from aichats_core.server._pacing import Tick, paced
+from aichats_core.server._request import read_json
+from aichats_core.server._state import STATE, ServerState
+
+logger = logging.getLogger("aichats_core.server")
+
+KEEPALIVE = b": keep-alive\n\n"
+DONE = b"data: [DONE]\n\n"
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    chat = _openai.parse_chat(await read_json(request))
+    target = resolve(chat.model)
+    if target.image:
+        raise bad_request(
+            f"{chat.model!r} is an image model; use POST /v1/images/generations", "model"
+        )
+    events = state.call(target.provider, chat.messages, target.model)
+    if chat.stream:
+        return await _stream(request, state, chat, events)
+    return await _complete(state, chat, events)
+
+
+async def _complete(
+    state: ServerState, chat: _openai.ChatRequest, events: ResultStream
+) -> web.StreamResponse:
+    parts: list[str] = []
+    reported: tuple[int | None, int | None] = (None, None)
+    closing = state.require_closing()
+    async with aclosing(paced(events, interval=None, closing=closing)) as items:
+        async for item in items:
+            if item is Tick.CLOSING:
+                raise shutting_down()
+            if isinstance(item, TextChunk):
+                parts.append(item.text)
+            elif isinstance(item, Usage):
+                reported = (item.prompt_tokens, item.completion_tokens)
+    text = "".join(parts)
+    body = _openai.completion(
+        _openai.completion_id(),
+        _openai.now(),
+        chat.model,
+        text,
+        _openai.usage(chat.messages, text, reported),
+    )
+    return web.json_response(body)
+
+
+class _EventStream:
+    """The SSE response, started on the first thing worth sending."""
+
+    def __init__(self, request: web.Request, chat: _openai.ChatRequest) -> None:
+        self.request = request
+        self.chat = chat
+        self.ident = _openai.completion_id()
+        self.created = _openai.now()
+        self.response: web.StreamResponse | None = None
+
+    async def begin(self) -> web.StreamResponse:
+        if self.response is None:
+            response = web.StreamResponse(
+                headers={
+                    "Content-Type": "text/event-stream; charset=utf-8",
+                    "Cache-Control": "no-cache",
+                    "X-Accel-Buffering": "no",  # reverse proxies must not hold chunks back
+                }
+            )
+            await response.prepare(self.request)
+            self.response = response
+            await self.send_chunk({"role": "assistant", "content": ""})
+        return self.response
+
+    async def send_chunk(self, delta: dict[str, str], finish_reason: str | None = None) -> None:
+        await self.send(
+            _openai.chunk(
+                self.ident,
+                self.created,
+                self.chat.model,
+                delta,
+                finish_reason=finish_reason,
+                with_usage=self.chat.include_usage,
+            )
+        )
+
+    async def send(self, body: dict[str, Any]) -> None:
+        response = await self.begin()
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        await response.write(f"data: {data}\n\n".encode())
+
+    async def comment(self) -> None:
+        response = await self.begin()
+        await response.write(KEEPALIVE)
+
+    async def fail(self, error: ApiError) -> web.StreamResponse:
+        """End the stream with an in-band error and without ``[DONE]``."""
+        response = await self.begin()
+        await self.send(error.body())
+        await response.write_eof()
+        return response
+
+    async def finish(self, used: dict[str, int]) -> web.StreamResponse:
+        await self.send_chunk({}, finish_reason="stop")
+        if self.chat.include_usage:
+            await self.send(_openai.usage_chunk(self.ident, self.created, self.chat.model, used))
+        response = await self.begin()
+        await response.write(DONE)
+        await response.write_eof()
+        return response
+
+
+async def _stream(
+    request: web.Request, state: ServerState, chat: _openai.ChatRequest, events: ResultStream
+) -> web.StreamResponse:
+    out = _EventStream(request, chat)
+    parts: list[str] = []
+    reported: tuple[int | None, int | None] = (None, None)
+    closing = state.require_closing()
+    try:
+        async with aclosing(
+            paced(events, interval=state.keepalive_interval, closing=closing)
+        ) as items:
+            try:
+                async for item in items:
+                    if item is Tick.KEEPALIVE:
+                        await out.comment()
+                    elif item is Tick.CLOSING:
+                        if out.response is None:
+                            raise shutting_down()
+                        return await out.fail(shutting_down())
+                    elif isinstance(item, TextChunk) and item.text:
+                        parts.append(item.text)
+                        await out.send_chunk({"content": item.text})
+                    elif isinstance(item, Usage):
+                        reported = (item.prompt_tokens, item.completion_tokens)
+            except AiChatsError as exc:
+                if out.response is None:
+                    raise  # nothing sent yet: a plain JSON error with its status
+                return await out.fail(from_aichats(exc))
+        text = "".join(parts)
+        return await out.finish(_openai.usage(chat.messages, text, reported))
+    except ConnectionResetError:
+        # The client went away; leaving the block above already closed the provider's stream.
+        logger.debug("client disconnected from a stream on %s", request.path)
+        return out.response if out.response is not None else web.Response()  # nobody listens

@@ -1,0 +1,192 @@
+"""Errors as OpenAI clients expect them: ``{"error": {"message", "type", "param", "code"}}``.
+
+Every failure a client can see goes through here, so the status codes that drive the SDKs'
+exception classes and retries are decided in one place, and no traceback is ever sent.
+
+=========================================  ======  =======================  ==================
+aichats error                              status  type                     code
+=========================================  ======  =======================  ==================
+ProviderNotFoundError, ModelNotSupported   404     invalid_request_error    model_not_found
+InvalidRequestError                        400     invalid_request_error    invalid_request
+RateLimitError                             429     rate_limit_error         rate_limit_exceeded
+ProviderTimeoutError                       504     api_error                upstream_timeout
+other ProviderError, AllProvidersFailed    502     api_error                upstream_error
+PluginLoadError                            503     api_error                provider_unavailable
+=========================================  ======  =======================  ==================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from aichats_core._retry import is_transient
+from aichats_core.errors import (
+    AiChatsError,
+    AllProvidersFailedError,
+    InvalidRequestError,
+    ModelNotSupportedError,
+    PluginLoadError,
+    ProviderError,
+    ProviderHTTPError,
+    ProviderNotFoundError,
+    ProviderTimeoutError,
+    RateLimitError,
+)
+
+logger = logging.getLogger("aichats_core.server")
+
+
+class ApiError(Exception):
+    """A failure to answer with an OpenAI-style error body; raised by handlers, sent by the
+    error middleware (or in-band, once a stream has begun)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",  # the wire name, shadowing the builtin here only
+        param: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> web.Response:
+        return web.Response(
+            status=self.status,
+            text=json.dumps(self.body()),
+            content_type="application/json",
+            headers=self.headers,
+        )
+
+
+def bad_request(message: str, param: str | None = None, code: str = "invalid_request") -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def from_aichats(error: AiChatsError) -> ApiError:
+    """The client-facing form of an aichats error; upstream failures are logged here."""
+    if isinstance(error, ProviderNotFoundError | ModelNotSupportedError):
+        return ApiError(404, str(error), param="model", code="model_not_found")
+    if isinstance(error, InvalidRequestError):
+        return bad_request(str(error))
+    if isinstance(error, PluginLoadError):
+        logger.error("%s", error)
+        return ApiError(
+            503,
+            f"provider {error.name!r} cannot be loaded on this server (a broken or conflicting"
+            " plugin); the server's log says why",
+            type="api_error",
+            code="provider_unavailable",
+            headers={"x-should-retry": "false"},
+        )
+    if isinstance(error, ProviderError | AllProvidersFailedError):
+        logger.warning("upstream failure: %s", error)
+        return _upstream(error)
+    logger.error("unmapped aichats error: %s: %s", type(error).__name__, error)
+    return internal_error()
+
+
+def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
+    if isinstance(error, AllProvidersFailedError):
+        return ApiError(502, str(error), type="api_error", code="upstream_error")
+    what = _describe(error)
+    message = f"provider {error.provider!r} failed: {what}"
+    if isinstance(error, RateLimitError):
+        headers = {}
+        if error.retry_after is not None:
+            # Retry-After takes whole seconds; the OpenAI SDKs prefer the precise variant.
+            headers["Retry-After"] = str(max(0, math.ceil(error.retry_after)))
+            headers["retry-after-ms"] = str(max(0, round(error.retry_after * 1000)))
+        return ApiError(
+            429,
+            f"provider {error.provider!r} is rate limiting: {what}",
+            type="rate_limit_error",
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
+    # Retrying a broken answer only repeats it: tell the SDKs, which honour this header.
+    headers = {} if is_transient(error) else {"x-should-retry": "false"}
+    if isinstance(error, ProviderTimeoutError):
+        return ApiError(504, message, type="api_error", code="upstream_timeout", headers=headers)
+    return ApiError(502, message, type="api_error", code="upstream_error", headers=headers)
+
+
+def _describe(error: ProviderError) -> str:
+    """What happened upstream, without the upstream URL (the client has no business with it)."""
+    if isinstance(error, ProviderHTTPError):
+        text = f"HTTP {error.status}"
+        if error.body:
+            text += f": {error.body}"
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            text += f" (retry after {error.retry_after:g}s)"
+        return text
+    return f"{_words(type(error).__name__)}: {error.detail}"
+
+
+def _words(name: str) -> str:
+    """``ProviderTimeoutError`` -> ``provider timeout error``: readable in a message."""
+    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+
+
+def internal_error() -> ApiError:
+    return ApiError(500, "internal error", type="server_error", code="internal_error")
+
+
+def shutting_down() -> ApiError:
+    return ApiError(
+        503,
+        "the server is shutting down; send the request again",
+        type="server_error",
+        code="server_shutting_down",
+    )
+
+
+def from_http(exc: web.HTTPException, request: web.Request, body_limit: int) -> ApiError:
+    """aiohttp's own refusals (unknown route, wrong method, body too large) in OpenAI form."""
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+    if exc.status == 404:
+        return ApiError(
+            404,
+            f"unknown request URL: {request.method} {request.path}; the API lives under /v1",
+            code="unknown_url",
+        )
+    if exc.status == 405:
+        allowed = headers.get("Allow", "")
+        return ApiError(
+            405,
+            f"method {request.method} is not allowed on {request.path}; use {allowed}",
+            code="method_not_allowed",
+            headers=headers,
+        )
+    if exc.status == 413:
+        return ApiError(
+            413,
+            f"the request body is over the limit of {body_limit} bytes",
+            code="request_too_large",
+        )
+    kind = "server_error" if exc.status >= 500 else "invalid_request_error"
+    return ApiError(exc.status, exc.reason, type=kind, headers=headers)

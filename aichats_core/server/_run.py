@@ -1,0 +1,130 @@
+"""Running the app: ``serve()`` in one process, ``gunicorn_app`` behind gunicorn's workers.
+
+Several processes are gunicorn's job (``--worker-class aiohttp.GunicornWebWorker``); nothing
+here forks. ``serve()`` runs until cancelled and then shuts down gracefully: it stops
+accepting, lets open streams finish within the grace period, ends the rest in-band, and only
+then stops any emulator the streams were reading from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from aichats_core._registry import list_providers, normalize_name
+from aichats_core.errors import InvalidRequestError
+from aichats_core.server._app import create_app
+from aichats_core.server._options import options_from_environment
+from aichats_core.server._state import DEFAULT_SHUTDOWN_GRACE, STATE
+
+API_KEY_VARIABLE = "AICHATS_API_KEY"
+_SHUTDOWN_MARGIN = 2.0
+"""Seconds beyond the grace period that aiohttp waits for handlers before cancelling them."""
+
+
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    emulate: bool = False,
+    ready: Callable[[str], None] | None = None,
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+    **app_options: Any,
+) -> None:
+    """Serve the API on ``host:port`` until cancelled (port 0: any free port).
+
+    ``ready(url)`` is called with the server's root URL (``http://127.0.0.1:8000``; the API
+    is under ``/v1``) once it listens. ``emulate`` starts, in this process, the emulator of
+    every installed provider that ships one and points the provider at it; options given in
+    ``provider_options`` win over the emulator's. Other keyword arguments go to
+    ``create_app``.
+    """
+    stack = AsyncExitStack()
+    try:
+        if emulate:
+            app_options["provider_options"] = await _start_emulators(
+                stack, app_options.get("provider_options")
+            )
+        app = create_app(**app_options)
+        app[STATE].shutdown_grace = shutdown_grace
+        runner = web.AppRunner(
+            app, handle_signals=False, shutdown_timeout=shutdown_grace + _SHUTDOWN_MARGIN
+        )
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, host, port).start()
+        if ready is not None:
+            ready(str(URL.build(scheme="http", host=host, port=int(runner.addresses[0][1]))))
+        await asyncio.get_running_loop().create_future()  # until cancelled
+    finally:
+        await _apart(stack.aclose())
+
+
+async def _apart(teardown: Awaitable[None]) -> None:
+    """Run ``teardown`` in a task of its own.
+
+    The task running ``serve()`` was cancelled; inside it, aiohttp's graceful wait for open
+    handlers would be cut short (it checks whether its task is being cancelled).
+    """
+    task = asyncio.ensure_future(teardown)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()  # cancelled again while tearing down: stop waiting for streams
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise
+
+
+async def _start_emulators(
+    stack: AsyncExitStack, given: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, dict[str, Any]]:
+    from aichats_core._emulators import find_emulator, has_emulator
+
+    options = {normalize_name(name): dict(values) for name, values in (given or {}).items()}
+    started = False
+    for info in list_providers():
+        if info.error is not None or not has_emulator(info.name):
+            continue
+        emulator = await stack.enter_async_context(find_emulator(info.name)())
+        key = normalize_name(info.name)
+        options[key] = {**emulator.provider_options(), **options.get(key, {})}
+        started = True
+    if not started:
+        raise InvalidRequestError("--emulate: no installed provider ships an emulator")
+    return options
+
+
+async def gunicorn_app() -> web.Application:
+    """The app for gunicorn, configured from the environment of each worker.
+
+    ``AICHATS_API_KEY`` (bearer token), ``AICHATS_SERVE_OPTIONS`` (``"aichats.base_url=...
+    other.key=value"``) and ``AICHATS_MAX_BODY_BYTES``::
+
+        gunicorn 'aichats_core.server:gunicorn_app' --worker-class aiohttp.GunicornWebWorker \\
+            --bind 127.0.0.1:8000 --workers 4
+    """
+    return create_app(**app_options_from_environment(os.environ))
+
+
+def app_options_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "provider_options": options_from_environment(environ),
+        "api_key": environ.get(API_KEY_VARIABLE) or None,
+    }
+    limit = environ.get("AICHATS_MAX_BODY_BYTES")
+    if limit:
+        try:
+            options["max_body_bytes"] = int(limit)
+        except ValueError:
+            raise InvalidRequestError(
+                f"AICHATS_MAX_BODY_BYTES must be a number of bytes, not {limit!r}"
+            ) from None
+    return options

@@ -1,0 +1,220 @@
+"""``OpenAICompatible``: any service that speaks OpenAI's chat-completions API.
+
+Only the wire format lives in this package; sessions, proxies, timeouts, SSE decoding, bounded
+reads and the translation of transport failures come from ``aichats_core.http``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
+from aichats_core.errors import (
+    AiChatsError,
+    InvalidRequestError,
+    ProviderHTTPError,
+    ResponseFormatError,
+    StreamInterruptedError,
+)
+
+from aichats_openai._errors import readable_http_error, scrub
+from aichats_openai._options import Options
+
+if TYPE_CHECKING:
+    # Only for annotations: importing these at run time would import pydantic and aiohttp.
+    import aiohttp
+    from aichats_core import Usage
+    from aichats_core.http import HttpSession
+    from aichats_core.types import Messages, ProviderItem
+
+
+class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
+    """Any OpenAI-compatible chat-completions endpoint: OpenAI, vLLM, llama.cpp, Ollama,
+    LM Studio, ``aichats serve``...
+
+    Options: ``base_url`` (the API root, e.g. ``http://127.0.0.1:8000/v1``; default
+    ``$OPENAI_BASE_URL``, else ``url``), ``api_key`` (sent as ``Authorization: Bearer``;
+    default ``$OPENAI_API_KEY``, ``""`` sends none), ``session``, ``timeout``, ``extra_body``
+    (fields merged into the request, e.g. ``{"temperature": 0.2}``; a ``None`` value removes
+    one) and ``extra_headers``. Any other option is refused.
+
+    Any model id is accepted: what exists depends on the endpoint (``list_models()``). Without
+    a model, the first one ``GET {base_url}/models`` lists is used.
+
+    To give another vendor its own provider name, subclass it and set ``url`` and the
+    environment variables to read (``base_url_env``, ``api_key_env``); errors then carry the
+    subclass's name.
+    """
+
+    url = "https://api.openai.com/v1"
+    working = True
+    supports_stream = True
+    supports_message_history = True
+    default_model = ""
+    models: ClassVar[list[str]] = []
+    image_models: ClassVar[list[str]] = []
+    base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
+    """The environment variable giving ``base_url`` when the option is not passed."""
+    api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
+    """The environment variable giving ``api_key`` when the option is not passed."""
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        # Imported here, not at the top: aichats_core.http imports aiohttp.
+        from aichats_core.http import HttpSession
+
+        name = cls.__name__
+        options = cls._options(kwargs)
+        if not messages:
+            raise InvalidRequestError(f"{name}: no messages to send")
+        model = cls.get_model(model)  # the core resolved it already; direct callers may not
+        try:
+            async with HttpSession(
+                name, session=options.session, proxy=proxy, timeout=options.timeout
+            ) as http:
+                if not model:
+                    from aichats_openai._models_list import default_model
+
+                    model = await default_model(http, options)
+                async for item in _chat(http, options, model, messages):
+                    yield item
+        except AiChatsError as exc:
+            public = _public_error(exc, options.api_key)
+            if public is exc:
+                raise
+            raise public from None
+
+    @classmethod
+    async def list_models(
+        cls,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float | None = None,
+        *,
+        proxy: str | None = None,
+    ) -> list[str]:
+        """The model ids the endpoint serves, in its order, asked afresh (``GET /models``).
+
+        Unset arguments default as for a call: ``$OPENAI_BASE_URL`` or ``url``, and
+        ``$OPENAI_API_KEY``.
+
+        >>> await OpenAICompatible.list_models("http://127.0.0.1:8000/v1")  # doctest: +SKIP
+        ['aichats/gpt-4', 'aichats/dalle']
+        """
+        from aichats_core.http import HttpSession
+
+        from aichats_openai._models_list import fetch_models
+
+        given = {"base_url": base_url, "api_key": api_key, "session": session, "timeout": timeout}
+        options = cls._options({key: value for key, value in given.items() if value is not None})
+        try:
+            async with HttpSession(
+                cls.__name__, session=options.session, proxy=proxy, timeout=options.timeout
+            ) as http:
+                return await fetch_models(http, options)
+        except AiChatsError as exc:
+            public = _public_error(exc, options.api_key)
+            if public is exc:
+                raise
+            raise public from None
+
+    @classmethod
+    def forget_models(cls) -> None:
+        """Forget the model lists remembered for choosing a default model (for every endpoint)."""
+        from aichats_openai._models_list import forget_models
+
+        forget_models()
+
+    @classmethod
+    def _options(cls, kwargs: Mapping[str, Any]) -> Options:
+        return Options.parse(
+            cls.__name__,
+            kwargs,
+            default_url=cls.url,
+            base_url_env=cls.base_url_env,
+            api_key_env=cls.api_key_env,
+        )
+
+
+async def _chat(
+    http: HttpSession, options: Options, model: str, messages: Messages
+) -> AsyncIterator[ProviderItem]:
+    """One chat request: the text of each network read as one ``str``, then ``Usage``."""
+    from aichats_core.http import SSEDecoder
+
+    from aichats_openai._stream import events_by_read
+    from aichats_openai._wire import ChunkReader, chat_body, parse_completion
+
+    provider = http.provider
+    body = chat_body(model, messages, options.extra_body)
+    async with http.request(
+        "POST",
+        f"{options.base_url}/chat/completions",
+        json=body,
+        headers=options.headers("text/event-stream"),
+    ) as response:
+        if response.content_type == "application/json":
+            # A service (or a proxy before it) that ignores "stream": the whole answer at once.
+            text, usage = parse_completion(provider, await http.read_json(response))
+            if text:
+                yield text
+            if usage is not None:
+                yield _usage(usage)
+            return
+        if response.content_type == "text/html":
+            raise ResponseFormatError(
+                provider,
+                "the service answered an HTML page instead of an event stream; is base_url"
+                " the API root (such as https://api.openai.com/v1)?",
+            )
+        reader = ChunkReader(provider)
+        decoder = SSEDecoder(provider=provider)
+        received = False
+        async for events in events_by_read(decoder, response):
+            received = True
+            parts: list[str] = []
+            failure: AiChatsError | None = None
+            for data in events:
+                try:
+                    parts.append(reader.feed(data))
+                except AiChatsError as exc:
+                    failure = exc  # the text of this read's earlier events goes out first
+                    break
+            text = "".join(parts)
+            if text:
+                yield text
+            if failure is not None:
+                raise failure
+        if not (decoder.done or reader.finished):
+            if not received and response.content_type != "text/event-stream":
+                raise ResponseFormatError(
+                    provider,
+                    f"the service answered {response.content_type or 'a body'} without any"
+                    " event instead of an event stream",
+                )
+            raise StreamInterruptedError(
+                provider,
+                "the stream ended before the answer was complete (no finish_reason and no [DONE])",
+            )
+    if reader.usage is not None:
+        yield _usage(reader.usage)
+
+
+def _usage(counts: tuple[int | None, int | None]) -> Usage:
+    from aichats_core import Usage
+
+    return Usage(prompt_tokens=counts[0], completion_tokens=counts[1])
+
+
+def _public_error(error: AiChatsError, api_key: str) -> AiChatsError:
+    """The error as callers should see it: the service's message readable, the key masked."""
+    # Only an HTTP status error carries the URL it came from; those built from in-band events
+    # or from transport failures already read well.
+    if isinstance(error, ProviderHTTPError) and error.url:
+        error = readable_http_error(error)
+    scrub(error, api_key)
+    return error

@@ -1,0 +1,170 @@
+"""The chat-completions wire format: the request body, stream chunks, whole answers, model lists.
+
+Pure functions over parsed JSON, with no HTTP, so that each rule can be tested on its own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aichats_core.errors import ResponseFormatError
+
+from aichats_openai._errors import in_band_error
+
+if TYPE_CHECKING:
+    from aichats_core.types import Messages
+
+STREAM_OPTIONS = {"include_usage": True}
+"""Asks for the token counts in a last chunk; a ``None`` in ``extra_body`` drops it."""
+
+
+def chat_body(model: str, messages: Messages, extra_body: Mapping[str, Any]) -> dict[str, Any]:
+    """The request: the messages with their roles, streamed, usage included, ``extra_body``."""
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": message.role, "content": message.content} for message in messages],
+        "stream": True,
+        "stream_options": STREAM_OPTIONS,
+    }
+    for key, value in extra_body.items():
+        if value is None:
+            body.pop(key, None)
+        else:
+            body[key] = value
+    return body
+
+
+class ChunkReader:
+    """Reads the ``chat.completion.chunk`` events of one stream, remembering what it saw.
+
+    ``feed(data)`` returns the text of one event (the first choice's ``delta.content``);
+    an ``{"error": ...}`` event raises the typed error (``_errors.in_band_error``), and an
+    event that is not a chunk raises ``ResponseFormatError``.
+    """
+
+    __slots__ = ("finished", "provider", "text_received", "usage")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.finished = False
+        """A ``finish_reason`` arrived: the answer is complete even if ``[DONE]`` never does."""
+        self.text_received = False
+        self.usage: tuple[int | None, int | None] | None = None
+        """``(prompt_tokens, completion_tokens)`` of the last usage report, if any."""
+
+    def feed(self, data: str) -> str:
+        try:
+            chunk = json.loads(data)
+        except ValueError as exc:
+            raise ResponseFormatError(
+                self.provider, f"the stream carried an event that is not JSON: {_quote(data)}"
+            ) from exc
+        if not isinstance(chunk, dict):
+            raise ResponseFormatError(
+                self.provider, f"the stream carried an event that is not an object: {_quote(data)}"
+            )
+        error = chunk.get("error")
+        if error is not None:
+            raise in_band_error(self.provider, error, text_received=self.text_received)
+        usage = chunk.get("usage")
+        if usage is not None:
+            self.usage = parse_usage(usage)
+        choices = chunk.get("choices")
+        if choices is None and usage is not None:
+            return ""  # a usage-only chunk
+        if not isinstance(choices, list):
+            raise ResponseFormatError(
+                self.provider,
+                f"the stream carried an event without a 'choices' list: {_quote(data)}"
+                " (is base_url an OpenAI-compatible API?)",
+            )
+        text = ""
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise ResponseFormatError(
+                    self.provider, f"a chunk's choice is not an object: {_quote(data)}"
+                )
+            if choice.get("index", 0) != 0:
+                continue  # another of n > 1 answers: the stream carries the first one
+            text += self._delta_text(choice, data)
+            if choice.get("finish_reason") is not None:
+                self.finished = True
+        if text:
+            self.text_received = True
+        return text
+
+    def _delta_text(self, choice: Mapping[str, Any], data: str) -> str:
+        delta = choice.get("delta")
+        if delta is None:
+            return ""
+        if not isinstance(delta, dict):
+            raise ResponseFormatError(
+                self.provider, f"a chunk's 'delta' is not an object: {_quote(data)}"
+            )
+        text = ""
+        # A refusal is the model's answer too (structured outputs), not an error of the service.
+        for key in ("content", "refusal"):
+            value = delta.get(key)
+            if isinstance(value, str):
+                text += value
+            elif value is not None:
+                raise ResponseFormatError(
+                    self.provider, f"a chunk's delta.{key} is not a string: {_quote(data)}"
+                )
+        return text
+
+
+def parse_usage(usage: object) -> tuple[int | None, int | None]:
+    """Token counts from a ``usage`` object; counts that are not integers are left out."""
+    if not isinstance(usage, Mapping):
+        return (None, None)
+    return (_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
+
+
+def parse_completion(
+    provider: str, payload: object
+) -> tuple[str, tuple[int | None, int | None] | None]:
+    """The text and usage of a whole ``chat.completion`` answer, for a service that does not
+    stream."""
+    if isinstance(payload, Mapping) and payload.get("error") is not None:
+        raise in_band_error(provider, payload["error"], text_received=False)
+    choices = payload.get("choices") if isinstance(payload, Mapping) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, Mapping) else None
+    content = message.get("content") if isinstance(message, Mapping) else None
+    if content is None and isinstance(message, Mapping):
+        content = message.get("refusal") or ""
+    if not isinstance(content, str):
+        raise ResponseFormatError(
+            provider,
+            f"the JSON answer has no text in choices[0].message.content: {_quote(payload)}",
+        )
+    usage = payload.get("usage") if isinstance(payload, Mapping) else None
+    return content, (parse_usage(usage) if usage is not None else None)
+
+
+def model_ids(provider: str, payload: object) -> list[str]:
+    """The ids of a ``GET /models`` answer (``{"data": [{"id": ...}, ...]}``), in its order."""
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    if not isinstance(data, list) or not all(
+        isinstance(entry, Mapping) and isinstance(entry.get("id"), str) for entry in data
+    ):
+        raise ResponseFormatError(
+            provider,
+            f"the model list is not {{'data': [{{'id': ...}}, ...]}}: {_quote(payload)}"
+            " (is base_url an OpenAI-compatible API?)",
+        )
+    return [entry["id"] for entry in data]
+
+
+def _count(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _quote(value: object) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=repr)
+    return repr(text if len(text) <= 120 else text[:117] + "...")

@@ -1,0 +1,237 @@
+"""A small OpenAI-compatible service for the tests, on a real loopback socket.
+
+It serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (streamed as
+``chat.completion.chunk`` events, or as one JSON answer), checks the API key like OpenAI does,
+records every request, and answers each chat request with the next queued ``Reply``, which can
+script the failures a real service has: error statuses, in-band error events, malformed
+chunks, streams cut short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+DEFAULT_TEXT = "Hello there, how are you?"
+
+
+@dataclass
+class Reply:
+    """How the fake answers one chat request. The defaults behave like OpenAI."""
+
+    text: str = DEFAULT_TEXT
+    pieces: list[str] | None = None
+    """The deltas to send; by default the words of ``text``, each with its leading space."""
+    usage: tuple[int, int] | None = (9, 6)
+    """``(prompt_tokens, completion_tokens)`` sent in a last chunk with no choices."""
+    finish_reason: str | None = "stop"
+    done: bool = True
+    """End with ``data: [DONE]``."""
+    one_write: bool = False
+    """Send every event in a single write, so the client reads them together."""
+    status: int = 200
+    error: Any = None
+    """With ``status >= 400``: the ``error`` of the body. Otherwise: an in-band error event,
+    sent after ``error_after`` deltas."""
+    error_after: int = 0
+    body: str | None = None
+    """With ``status >= 400``: the raw error body instead of OpenAI's JSON."""
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_events: list[str] | None = None
+    """``data`` values sent as they are, after the deltas (malformed chunks)."""
+    cut_after: int | None = None
+    """Close the connection after this many deltas, without ending the chunked body."""
+    end_after: int | None = None
+    """End the body cleanly after this many deltas: no finish_reason, no [DONE]."""
+    stall_after: int | None = None
+    """Fall silent for ``stall_for`` seconds after this many deltas."""
+    stall_for: float = 0.0
+    json_answer: bool = False
+    """Answer one ``chat.completion`` JSON document instead of a stream."""
+    content_type: str = "text/event-stream"
+    raw_body: str | None = None
+    """Send this body, with ``content_type`` and status 200, instead of any event."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+def chunk(delta: dict[str, Any], finish_reason: str | None = None, index: int = 0) -> str:
+    return json.dumps(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": "fake-model",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish_reason}],
+        }
+    )
+
+
+def openai_error(message: str, kind: str, code: str | None = None) -> dict[str, Any]:
+    return {"message": message, "type": kind, "param": None, "code": code}
+
+
+class FakeOpenAI:
+    """The fake service. ``url`` is its API root (``http://127.0.0.1:PORT/v1``)."""
+
+    def __init__(self, *, models: list[str] | None = None, api_key: str | None = None) -> None:
+        self.models = ["fake-model", "fake-model-mini"] if models is None else models
+        self.api_key = api_key
+        """When set, requests without ``Authorization: Bearer <api_key>`` get a 401."""
+        self.models_status = 200
+        self.requests: list[Recorded] = []
+        self.replies: deque[Reply] = deque()
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._server = TestServer(app, host="127.0.0.1")
+
+    @property
+    def url(self) -> str:
+        return str(self._server.make_url("/v1"))
+
+    @property
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path == "/v1/chat/completions"]
+
+    def enqueue(self, *replies: Reply) -> None:
+        self.replies.extend(replies)
+
+    async def start(self) -> None:
+        await self._server.start_server()
+
+    async def close(self) -> None:
+        await self._server.close()
+
+    async def _record(self, request: web.Request) -> None:
+        body = await request.read()
+        self.requests.append(
+            Recorded(
+                request.method,
+                request.path,
+                dict(request.headers),
+                json.loads(body) if body else None,
+            )
+        )
+
+    def _unauthorised(self, request: web.Request) -> web.Response | None:
+        if self.api_key is None:
+            return None
+        given = request.headers.get("Authorization", "")
+        if given == f"Bearer {self.api_key}":
+            return None
+        # Like many servers, it quotes the key it was given: the client must mask it.
+        shown = given.removeprefix("Bearer ")
+        return web.json_response(
+            {
+                "error": openai_error(
+                    f"Incorrect API key provided: {shown}. You can find your API key in your"
+                    " account settings.",
+                    "invalid_request_error",
+                    "invalid_api_key",
+                )
+            },
+            status=401,
+        )
+
+    async def _models(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        if (refused := self._unauthorised(request)) is not None:
+            return refused
+        if self.models_status != 200:
+            return web.Response(status=self.models_status, text="Not Found")
+        data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]
+        return web.json_response({"object": "list", "data": data})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        if (refused := self._unauthorised(request)) is not None:
+            return refused
+        reply = self.replies.popleft() if self.replies else Reply()
+        if reply.status >= 400:
+            text = reply.body
+            if text is None:
+                text = json.dumps({"error": reply.error or openai_error("failed", "server_error")})
+            return web.Response(
+                status=reply.status,
+                text=text,
+                content_type="application/json" if reply.body is None else "text/plain",
+                headers=reply.headers,
+            )
+        if reply.json_answer:
+            return web.json_response(
+                {
+                    "object": "chat.completion",
+                    "model": "fake-model",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply.text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+                }
+            )
+        return await self._stream(request, reply)
+
+    async def _stream(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": reply.content_type, **reply.headers})
+        await response.prepare(request)
+        if reply.raw_body is not None:
+            await response.write(reply.raw_body.encode())
+            await response.write_eof()
+            return response
+        pieces = reply.pieces if reply.pieces is not None else words(reply.text)
+        events = [chunk({"role": "assistant", "content": ""})]
+        stop = reply.error_after if reply.error is not None else None
+        for sent, piece in enumerate(pieces):
+            if sent in (stop, reply.cut_after, reply.end_after):
+                break
+            events.append(chunk({"content": piece}))
+        if reply.error is not None:
+            events.append(json.dumps({"error": reply.error}))
+        elif reply.cut_after is None and reply.end_after is None:
+            events += reply.raw_events or []
+            if reply.finish_reason is not None:
+                events.append(chunk({}, reply.finish_reason))
+            if reply.usage is not None:
+                prompt, completion = reply.usage
+                usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+                events.append(json.dumps({"object": "chat.completion.chunk", "choices": [],
+                                          "usage": usage}))  # fmt: skip
+            if reply.done:
+                events.append("[DONE]")
+        encoded = [f"data: {event}\n\n".encode() for event in events]
+        if reply.one_write:
+            await response.write(b"".join(encoded))
+        else:
+            for index, event in enumerate(encoded):
+                if reply.stall_after is not None and index == reply.stall_after + 1:
+                    await asyncio.sleep(reply.stall_for)  # +1: the role chunk goes first
+                await response.write(event)
+                await asyncio.sleep(0.01)  # each event its own network read
+        if reply.cut_after is not None and request.transport is not None:
+            await asyncio.sleep(0.01)
+            request.transport.close()  # no terminating chunk: the client sees a cut body
+            return response
+        await response.write_eof()
+        return response
+
+
+def words(text: str) -> list[str]:
+    """``"a b c"`` -> ``["a", " b", " c"]``: deltas that join back to the text."""
+    parts = text.split(" ")
+    return [parts[0], *(" " + part for part in parts[1:])] if text else []

@@ -1,0 +1,487 @@
+"""aichats-openai's own tests, against a fake OpenAI-compatible service on a loopback socket.
+
+They use the installed plugin, by name, as an application would. Run them where the
+distribution is installed (``pip install plugins/aichats-openai``, or the aichats suite's
+``tests/plugins/test_openai_plugin.py``, which installs it in a temporary directory and runs
+this directory there).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from itertools import accumulate
+from typing import Any
+
+import aichats_core
+import pytest
+from aichats_core import Client, Finish, TextChunk, Usage
+from aichats_core.errors import (
+    InvalidRequestError,
+    ProviderConnectionError,
+    ProviderHTTPError,
+    ProviderTimeoutError,
+    RateLimitError,
+    ResponseFormatError,
+    StreamInterruptedError,
+)
+from fake_openai import DEFAULT_TEXT, FakeOpenAI, Reply, chunk, openai_error, words
+
+from aichats_openai import OpenAICompatible
+from aichats_openai._options import Options
+
+KEY = "sk-test-0123456789abcdef"
+HISTORY = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Name a colour."},
+    {"role": "assistant", "content": "Blue."},
+    {"role": "user", "content": "Another one?"},
+]
+
+
+async def events(fake: FakeOpenAI, messages: Any = "Hi", **options: Any) -> list[object]:
+    """Every event of one call through the unified stream, ``Finish`` included."""
+    options.setdefault("base_url", fake.url)
+    options.setdefault("model", "fake-model")
+    return [event async for event in aichats_core.stream("openai", messages, **options)]
+
+
+async def collect(fake: FakeOpenAI, into: list[object], **options: Any) -> None:
+    """Like ``events``, into a list the test can look at after an error."""
+    options.setdefault("base_url", fake.url)
+    options.setdefault("model", "fake-model")
+    async for event in aichats_core.stream("openai", "Hi", **options):
+        into.append(event)
+
+
+def texts(items: list[object]) -> list[str]:
+    return [item.text for item in items if isinstance(item, TextChunk)]
+
+
+# -- discovery ---------------------------------------------------------------------------------
+
+
+def test_installed_plugin_is_discovered_by_its_entry_point() -> None:
+    infos = {info.name: info for info in aichats_core.list_providers()}
+    assert infos["openai"].distribution == "aichats-openai"
+    assert infos["openai"].target == "aichats_openai:OpenAICompatible"
+    assert not infos["openai"].broken
+    assert aichats_core.get_provider("OpenAI") is OpenAICompatible
+
+
+def test_importing_the_plugin_stays_light() -> None:
+    """``aichats providers`` imports plugins for their details: no HTTP stack, no pydantic."""
+    code = "import sys, aichats_openai; print(sorted({'aiohttp', 'pydantic'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_class_describes_an_open_ended_provider() -> None:
+    assert OpenAICompatible.url == "https://api.openai.com/v1"
+    assert OpenAICompatible.working is True
+    assert OpenAICompatible.supports_stream is True
+    assert OpenAICompatible.supports_message_history is True
+    assert OpenAICompatible.default_model == ""
+    assert OpenAICompatible.models == []
+    assert OpenAICompatible.image_models == []
+    assert OpenAICompatible.get_model("any/model-id:latest") == "any/model-id:latest"
+
+
+# -- models ------------------------------------------------------------------------------------
+
+
+async def test_list_models_returns_the_endpoints_ids_in_order(fake: FakeOpenAI) -> None:
+    fake.models = ["b-model", "a-model", "c-model"]
+    assert await OpenAICompatible.list_models(fake.url, api_key=KEY) == [
+        "b-model",
+        "a-model",
+        "c-model",
+    ]
+    assert fake.requests[-1].path == "/v1/models"
+    assert fake.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_list_models_reads_the_environment(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    assert await OpenAICompatible.list_models() == ["fake-model", "fake-model-mini"]
+    assert fake.requests[-1].headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_without_a_model_the_first_listed_is_used_and_remembered(fake: FakeOpenAI) -> None:
+    for _ in range(3):
+        assert await aichats_core.complete("openai", "Hi", base_url=fake.url) == DEFAULT_TEXT
+    assert [request.path for request in fake.requests] == [
+        "/v1/models",
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+        "/v1/chat/completions",
+    ]
+    assert {request.json["model"] for request in fake.chat_requests} == {"fake-model"}
+
+    OpenAICompatible.forget_models()
+    fake.models = ["other-model"]
+    await aichats_core.complete("openai", "Hi", base_url=fake.url)
+    assert fake.requests[-2].path == "/v1/models"
+    assert fake.chat_requests[-1].json["model"] == "other-model"
+
+
+async def test_an_empty_model_list_is_a_clear_error(fake: FakeOpenAI) -> None:
+    fake.models = []
+    with pytest.raises(InvalidRequestError, match=r"lists none; pass model="):
+        await aichats_core.complete("openai", "Hi", base_url=fake.url)
+    assert fake.chat_requests == []
+
+
+async def test_a_model_list_of_another_shape_is_a_format_error(fake: FakeOpenAI) -> None:
+    fake.models_status = 404
+    with pytest.raises(ProviderHTTPError) as caught:
+        await OpenAICompatible.list_models(fake.url)
+    assert caught.value.status == 404
+    assert "usually live under /v1" in str(caught.value)
+
+
+async def test_any_model_id_is_sent_verbatim_without_listing(fake: FakeOpenAI) -> None:
+    await aichats_core.complete("openai", "Hi", base_url=fake.url, model="org/some-model:q4")
+    assert [request.path for request in fake.requests] == ["/v1/chat/completions"]
+    assert fake.chat_requests[0].json["model"] == "org/some-model:q4"
+
+
+# -- the request -------------------------------------------------------------------------------
+
+
+async def test_messages_keep_their_roles_and_the_request_streams(fake: FakeOpenAI) -> None:
+    await events(fake, HISTORY, api_key=KEY)
+    request = fake.chat_requests[0]
+    assert request.json == {
+        "model": "fake-model",
+        "messages": HISTORY,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert request.headers["Accept"] == "text/event-stream"
+    assert request.headers["Content-Type"].startswith("application/json")
+
+
+async def test_the_api_key_comes_from_the_environment_and_empty_sends_none(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    await events(fake)
+    await events(fake, api_key="")
+    first, second = fake.chat_requests
+    assert first.headers["Authorization"] == f"Bearer {KEY}"
+    assert "Authorization" not in second.headers
+
+
+async def test_extra_body_is_merged_and_none_removes_a_field(fake: FakeOpenAI) -> None:
+    await events(fake, extra_body={"temperature": 0.2, "max_tokens": 5, "stream_options": None})
+    body = fake.chat_requests[0].json
+    assert body["temperature"] == 0.2
+    assert body["max_tokens"] == 5
+    assert "stream_options" not in body
+
+
+async def test_extra_headers_are_sent_and_may_replace_the_defaults(fake: FakeOpenAI) -> None:
+    await events(
+        fake, api_key=KEY, extra_headers={"authorization": "Bearer other", "X-Title": "tests"}
+    )
+    headers = fake.chat_requests[0].headers
+    assert headers["Authorization"] == "Bearer other"
+    assert headers["X-Title"] == "tests"
+
+
+# -- the answer --------------------------------------------------------------------------------
+
+
+async def test_text_streams_as_it_arrives_then_usage_then_finish(fake: FakeOpenAI) -> None:
+    received = await events(fake)
+    chunks = texts(received)
+    # The fake writes each delta apart: they arrive in several reads, never buffered into one
+    # (a busy loop may join neighbours that arrived together, so the test does not count them).
+    assert len(chunks) > 1
+    assert "".join(chunks) == DEFAULT_TEXT
+    boundaries = set(accumulate(len(word) for word in words(DEFAULT_TEXT)))
+    assert set(accumulate(len(piece) for piece in chunks)) <= boundaries
+    assert received[-2:] == [
+        Usage(prompt_tokens=9, completion_tokens=6),
+        Finish(provider="openai", model="fake-model"),
+    ]
+
+
+async def test_the_deltas_of_one_network_read_are_one_text_chunk(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(one_write=True))
+    received = await events(fake)
+    assert texts(received) == [DEFAULT_TEXT]
+
+
+async def test_complete_and_a_shared_client(fake: FakeOpenAI) -> None:
+    async with Client(base_url=fake.url, timeout=10) as client:
+        for _ in range(3):
+            assert await client.complete("openai", "Hi", model="fake-model") == DEFAULT_TEXT
+
+
+async def test_a_finish_reason_without_done_is_a_complete_answer(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(done=False))
+    assert "".join(texts(await events(fake))) == DEFAULT_TEXT
+
+
+async def test_done_without_a_finish_reason_is_a_complete_answer(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(finish_reason=None, usage=None))
+    received = await events(fake)
+    assert "".join(texts(received)) == DEFAULT_TEXT
+    assert not any(isinstance(event, Usage) for event in received)
+
+
+async def test_only_the_first_choice_is_streamed(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(pieces=["one"], raw_events=[chunk({"content": "two"}, index=1)]))
+    assert texts(await events(fake, extra_body={"n": 2})) == ["one"]
+
+
+async def test_a_service_that_does_not_stream_still_answers(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(text="All at once.", json_answer=True))
+    received = await events(fake)
+    assert texts(received) == ["All at once."]
+    assert Usage(prompt_tokens=3, completion_tokens=2) in received
+
+
+# -- errors ------------------------------------------------------------------------------------
+
+
+async def test_401_is_an_http_error_with_the_services_message_and_no_key(
+    fake: FakeOpenAI,
+) -> None:
+    fake.api_key = KEY
+    wrong = "sk-wrong-9876543210fedcba"
+    with pytest.raises(ProviderHTTPError) as caught:
+        await aichats_core.complete("openai", "Hi", base_url=fake.url, model="m", api_key=wrong)
+    error = caught.value
+    assert error.status == 401
+    assert error.provider == "OpenAICompatible"
+    assert str(error).startswith("OpenAICompatible: HTTP 401 from http://127.0.0.1:")
+    assert "Incorrect API key provided: ***. You can find your API key" in str(error)
+    assert str(error).endswith("(invalid_api_key)")
+    for text in (str(error), repr(error), error.body, error.detail):
+        assert wrong not in text
+
+
+async def test_429_is_a_rate_limit_with_retry_after(fake: FakeOpenAI) -> None:
+    fake.enqueue(
+        Reply(
+            status=429,
+            headers={"Retry-After": "2"},
+            error=openai_error(
+                "Rate limit reached for requests", "requests", "rate_limit_exceeded"
+            ),
+        )
+    )
+    with pytest.raises(RateLimitError) as caught:
+        await events(fake)
+    assert caught.value.retry_after == 2.0
+    assert caught.value.body == "Rate limit reached for requests (rate_limit_exceeded)"
+    assert str(caught.value).endswith("(retry after 2s)")
+
+
+async def test_a_long_error_body_still_reads_well(fake: FakeOpenAI) -> None:
+    message = "This model's maximum context length is 8192 tokens. " * 10
+    fake.enqueue(Reply(status=400, error=openai_error(message, "invalid_request_error")))
+    with pytest.raises(ProviderHTTPError) as caught:
+        await events(fake)
+    assert caught.value.status == 400
+    assert caught.value.body.startswith("This model's maximum context length is 8192 tokens.")
+    assert caught.value.body.endswith("...")
+    assert '{"error"' not in caught.value.body
+
+
+async def test_an_error_body_that_is_not_json_is_kept(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(status=502, body="upstream exploded"))
+    with pytest.raises(ProviderHTTPError) as caught:
+        await events(fake)
+    assert (caught.value.status, caught.value.body) == (502, "upstream exploded")
+
+
+async def test_a_base_url_without_v1_gets_a_hint(fake: FakeOpenAI) -> None:
+    with pytest.raises(ProviderHTTPError) as caught:
+        await events(fake, base_url=fake.url.removesuffix("/v1"))
+    assert caught.value.status == 404
+    assert "is base_url the API root? OpenAI-compatible APIs usually live under /v1" in str(
+        caught.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "expected", "status"),
+    [
+        (openai_error("Slow down", "requests", "rate_limit_exceeded"), RateLimitError, 429),
+        (openai_error("The server had an error", "server_error"), ProviderHTTPError, 500),
+        ({"message": "bad input", "code": 400}, ProviderHTTPError, 400),
+        ({"message": "who knows"}, ProviderHTTPError, 500),
+        ("a bare string", ProviderHTTPError, 500),
+    ],
+)
+async def test_an_error_event_before_any_text_is_a_typed_http_error(
+    fake: FakeOpenAI, error: Any, expected: type[ProviderHTTPError], status: int
+) -> None:
+    fake.enqueue(Reply(error=error, error_after=0))
+    received: list[object] = []
+    with pytest.raises(expected) as caught:
+        await collect(fake, received)
+    assert type(caught.value) is expected
+    assert caught.value.status == status
+    assert "(in the event stream)" in str(caught.value)
+    assert texts(received) == []  # never yielded as text
+
+
+async def test_an_error_event_after_some_text_interrupts_with_the_partial_text(
+    fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(Reply(error=openai_error("overloaded", "server_error"), error_after=2))
+    received: list[object] = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        await collect(fake, received)
+    first_two = "".join(words(DEFAULT_TEXT)[:2])
+    assert "".join(texts(received)) == first_two
+    assert caught.value.partial_text == first_two
+    assert "overloaded (server_error)" in str(caught.value)
+    cause = caught.value.__cause__
+    assert isinstance(cause, ProviderHTTPError)
+    assert cause.status == 500
+
+
+async def test_the_text_of_a_read_is_delivered_before_an_error_in_it(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(one_write=True, error=openai_error("boom", "server_error"), error_after=3))
+    received: list[object] = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        await collect(fake, received)
+    assert texts(received) == ["".join(words(DEFAULT_TEXT)[:3])]
+    assert caught.value.partial_text == texts(received)[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ("{not json", "not JSON"),
+        ("[1, 2]", "not an object"),
+        ('{"object": "something.else"}', "without a 'choices' list"),
+        ('{"choices": [{"index": 0, "delta": {"content": 5}}]}', "delta.content is not a string"),
+    ],
+)
+async def test_a_malformed_chunk_is_a_format_error(fake: FakeOpenAI, raw: str, match: str) -> None:
+    fake.enqueue(Reply(raw_events=[raw]))
+    with pytest.raises(ResponseFormatError, match=match):
+        await events(fake)
+
+
+async def test_a_cut_connection_is_an_interruption_with_the_partial_text(
+    fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(Reply(cut_after=2))
+    received: list[object] = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        await collect(fake, received)
+    assert caught.value.partial_text == "".join(words(DEFAULT_TEXT)[:2])
+    assert caught.value.partial_text == "".join(texts(received))
+
+
+async def test_a_body_that_ends_early_is_an_interruption_with_the_partial_text(
+    fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(Reply(end_after=3))
+    with pytest.raises(StreamInterruptedError, match=r"no finish_reason and no \[DONE\]") as caught:
+        await events(fake)
+    assert caught.value.partial_text == "".join(words(DEFAULT_TEXT)[:3])
+
+
+async def test_a_stream_that_stalls_times_out_with_the_partial_text(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(stall_after=2, stall_for=1.0))
+    received: list[object] = []
+    with pytest.raises(ProviderTimeoutError, match=r"after 0\.2s"):
+        await collect(fake, received, timeout=0.2)
+    assert "".join(texts(received)) == "".join(words(DEFAULT_TEXT)[:2])
+
+
+async def test_a_body_that_is_no_event_stream_is_a_format_error(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(content_type="text/plain", raw_body="Service Unavailable, try later"))
+    with pytest.raises(ResponseFormatError, match="text/plain without any event"):
+        await events(fake)
+
+
+async def test_an_html_page_is_a_format_error(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(content_type="text/html"))
+    with pytest.raises(ResponseFormatError, match="HTML page"):
+        await events(fake)
+
+
+async def test_the_api_key_never_appears_in_an_error(fake: FakeOpenAI) -> None:
+    echoed = openai_error(f"key {KEY} is over its quota", "insufficient_quota")
+    fake.enqueue(
+        Reply(error=echoed),
+        Reply(raw_events=[f"not json, but echoing {KEY}"]),
+        Reply(status=500, body=f"debug: Authorization: Bearer {KEY}"),
+    )
+    for expected in (RateLimitError, ResponseFormatError, ProviderHTTPError):
+        with pytest.raises(expected) as caught:
+            await events(fake, api_key=KEY)
+        for text in (str(caught.value), repr(caught.value), *map(str, caught.value.args)):
+            assert KEY not in text
+            assert "***" in text
+    assert KEY not in repr(Options(base_url=fake.url, api_key=KEY))
+
+
+async def test_a_refused_connection_is_a_connection_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ProviderConnectionError, match="cannot connect"):
+        await aichats_core.complete(
+            "openai", "Hi", base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=5
+        )
+
+
+# -- options -----------------------------------------------------------------------------------
+
+
+async def test_an_unknown_option_is_refused_before_any_request(fake: FakeOpenAI) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await events(fake, temperature=0.2)
+    assert str(caught.value) == (
+        "OpenAICompatible: unknown option(s) 'temperature'; it accepts api_key, base_url,"
+        " extra_body, extra_headers, session, timeout"
+    )
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"base_url": "ftp://127.0.0.1/v1"}, "base_url must be an http"),
+        ({"base_url": "http://127.0.0.1:1/v1?x=1"}, "must not carry a query"),
+        ({"base_url": 8000}, "base_url must be a URL"),
+        ({"api_key": 123}, "api_key must be a string"),
+        ({"extra_body": {"model": "x"}}, "extra_body may not set 'model'"),
+        ({"extra_body": {"messages": []}}, "extra_body may not set 'messages'"),
+        ({"extra_body": {"x": object()}}, "not JSON-serialisable"),
+        ({"extra_body": ["temperature"]}, "extra_body must be a dict"),
+        ({"extra_headers": {"X-A": "1\r\nX-B: 2"}}, "without line breaks"),
+        ({"timeout": -1}, "timeout must be a finite positive number"),
+    ],
+)
+async def test_bad_option_values_are_refused(
+    fake: FakeOpenAI, options: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=match):
+        await events(fake, **options)
+    assert fake.requests == []
+
+
+async def test_a_malformed_api_key_is_refused_without_quoting_it(fake: FakeOpenAI) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await events(fake, api_key=KEY + "\n")
+    assert KEY not in str(caught.value)
+    assert fake.requests == []

@@ -1,0 +1,54 @@
+"""``GET /v1/models`` and ``GET /v1/models/{id}`` through the official client."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import openai
+import pytest
+from openai import AsyncOpenAI
+
+from aichats_core.server import _catalog
+
+
+async def test_the_list_names_every_model_as_provider_slash_model(client: AsyncOpenAI) -> None:
+    models = [model async for model in client.models.list()]
+    by_id = {model.id: model for model in models}
+    assert {"aichats/gpt-4", "aichats/dalle"} <= set(by_id)
+    gpt4 = by_id["aichats/gpt-4"]
+    assert (gpt4.object, gpt4.owned_by) == ("model", "aichats")
+    assert isinstance(gpt4.created, int)
+    assert gpt4.created > 0
+
+
+async def test_a_model_can_be_retrieved_by_id_or_by_bare_provider(client: AsyncOpenAI) -> None:
+    model = await client.models.retrieve("aichats/dalle")
+    assert (model.id, model.owned_by) == ("aichats/dalle", "aichats")
+    assert (await client.models.retrieve("AiChats")).id == "AiChats"
+
+
+@pytest.mark.parametrize(
+    ("model_id", "why"),
+    [("nope/gpt-4", "no provider named 'nope'"), ("aichats/gpt-5", "has no model 'gpt-5'")],
+)
+async def test_an_unknown_model_is_404_listing_what_exists(
+    client: AsyncOpenAI, model_id: str, why: str
+) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.models.retrieve(model_id)
+    error = caught.value
+    assert (error.status_code, error.code, error.param) == (404, "model_not_found", "model")
+    assert error.type == "invalid_request_error"
+    assert why in error.message
+    assert "aichats/gpt-4, aichats/dalle" in error.message
+
+
+async def test_broken_providers_are_left_out_of_the_list(
+    client: AsyncOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = _catalog.list_providers()
+    broken = SimpleNamespace(name="broken", error="ImportError: no module named 'x'")
+    monkeypatch.setattr(_catalog, "list_providers", lambda: [broken, *real])
+    ids = [model.id async for model in client.models.list()]
+    assert "aichats/gpt-4" in ids
+    assert not any(model_id.startswith("broken/") for model_id in ids)
