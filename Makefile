@@ -24,7 +24,7 @@ demo: install  ## the main job, offline: chat and draw through the AiChats emula
 test: lint typecheck pytest docs  ## everything CI checks
 
 pytest: install
-	$(BIN)/python -X dev -m pytest
+	$(BIN)/python -X dev -m pytest --cov --cov-report=term:skip-covered
 
 lint: install
 	$(BIN)/ruff check .

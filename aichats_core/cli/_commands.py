@@ -81,8 +81,7 @@ async def _image(args: argparse.Namespace, prompt: str) -> bytes:
 
 async def _image_bytes(provider: str, uri: str, options: dict[str, Any]) -> bytes:
     """The image's bytes, whether the provider answered a ``data:`` URI or a URL."""
-    import base64
-    import binascii
+    from aichats_core.http import decode_data_uri
 
     if uri.startswith(("http://", "https://")):
         from urllib.parse import urlsplit
@@ -94,17 +93,7 @@ async def _image_bytes(provider: str, uri: str, options: dict[str, Any]) -> byte
         base_host = urlsplit(options.get("base_url") or "").hostname or ""
         async with HttpSession(provider, proxy=options.get("proxy")) as http:
             uri = await download_data_uri(http, uri, allow_private=is_private_host(base_host))
-    if uri.startswith("data:"):
-        header, _, payload = uri.partition(",")
-        try:
-            if header.endswith(";base64"):
-                return base64.b64decode(payload, validate=True)
-            return payload.encode()
-        except binascii.Error as exc:
-            raise InvalidRequestError(f"{provider} returned a malformed data URI") from exc
-    if not uri:
-        raise InvalidRequestError(f"{provider} returned no image")
-    raise InvalidRequestError(f"{provider} returned {uri[:60]!r}, which is not an image URI")
+    return decode_data_uri(provider, uri)[0]
 
 
 @asynccontextmanager
@@ -185,7 +174,17 @@ def emulator_command(args: argparse.Namespace) -> int:
         asyncio.run(_serve(emulator_class(host=args.host, port=args.port)))  # type: ignore[call-arg]
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
+    except OSError as exc:  # binding is the only I/O before the emulator runs
+        raise cannot_listen(args.host, args.port, exc) from exc
     return 0
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> InvalidRequestError:
+    """The one-line error for a server that cannot bind its address."""
+    reason = exc.strerror or str(exc)
+    return InvalidRequestError(
+        f"cannot listen on {host}:{port}: {reason}; choose another --port (0 picks a free one)"
+    )
 
 
 async def _serve(emulator: Any) -> None:

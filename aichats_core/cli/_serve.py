@@ -40,11 +40,9 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(args, options))
     except OSError as exc:  # binding is the only I/O before the server runs
-        print(
-            f"aichats: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
+        from aichats_core.cli._commands import cannot_listen
+
+        raise cannot_listen(args.host, args.port, exc) from exc
     return 0
 
 

@@ -14,6 +14,7 @@ from aichats_core.http._addresses import is_private_host
 from aichats_core.http._download import (
     DEFAULT_IMAGE_TIMEOUT,
     DEFAULT_MAX_IMAGE_BYTES,
+    decode_data_uri,
     download_data_uri,
     sniff_image_type,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "HttpSession",
     "ProxySettings",
     "SSEDecoder",
+    "decode_data_uri",
     "download_data_uri",
     "is_private_host",
     "new_client_session",

@@ -17,6 +17,7 @@ refused, and a name the local resolver cannot resolve is left to the proxy.
 from __future__ import annotations
 
 import asyncio
+import base64
 import binascii
 import socket
 from typing import TYPE_CHECKING
@@ -54,6 +55,25 @@ _MAGIC = (
     (b"GIF89a", "image/gif"),
     (b"BM", "image/bmp"),
 )
+
+
+def decode_data_uri(provider: str, uri: str) -> tuple[bytes, str]:
+    """The bytes and MIME type of an image ``data:`` URI; anything else is the provider's fault."""
+    header, comma, payload = uri.partition(",")
+    if not header.startswith("data:") or not comma:
+        raise ResponseFormatError(provider, "the image is neither a data: URI nor an http(s) URL")
+    mime = header[5:].split(";", 1)[0] or "application/octet-stream"
+    try:
+        data = (
+            base64.b64decode(payload, validate=True)
+            if header.endswith(";base64")
+            else payload.encode()
+        )
+    except binascii.Error as exc:
+        raise ResponseFormatError(provider, "the image data: URI is not valid base64") from exc
+    if not mime.startswith("image/"):
+        raise ResponseFormatError(provider, f"the answer is {mime!r}, not an image")
+    return data, mime
 
 
 def sniff_image_type(head: bytes) -> str | None:

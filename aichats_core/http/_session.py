@@ -168,9 +168,17 @@ class HttpSession:
             excerpt = "the proxy wants credentials, or refused the ones in the proxy URL"
         raise ProviderHTTPError(self.provider, response.status, excerpt, url=url)
 
-    async def iter_sse(self, response: aiohttp.ClientResponse) -> AsyncIterator[list[str]]:
-        """The data of each server-sent event, a list per network read, as soon as it arrives."""
-        decoder = SSEDecoder(provider=self.provider)
+    async def iter_sse(
+        self, response: aiohttp.ClientResponse, decoder: SSEDecoder | None = None
+    ) -> AsyncIterator[list[str]]:
+        """The data of each server-sent event, a list per network read, as soon as it arrives.
+
+        Pass your own ``decoder`` to learn afterwards whether ``[DONE]`` ended the stream
+        (``decoder.done``) or the body just stopped: for a protocol without another end
+        marker, that is the difference between a complete answer and a cut one.
+        """
+        if decoder is None:
+            decoder = SSEDecoder(provider=self.provider)
         async for chunk in response.content.iter_any():
             events = decoder.feed(chunk)
             if events:
@@ -249,12 +257,12 @@ async def _finish_body(response: aiohttp.ClientResponse) -> None:
     if response.content.at_eof():
         return
     drained = 0
-    try:
+    # The answer is complete by now: a timeout or a failure here only means that the connection
+    # is not reused (a response released unfinished closes it), never an error for the caller.
+    with contextlib.suppress(*TRANSPORT_ERRORS):
         async with asyncio.timeout(DRAIN_GRACE):
             while not response.content.at_eof() and drained <= DRAIN_LIMIT:
                 drained += len(await response.content.readany())
-    except TimeoutError:
-        pass  # the response is released unfinished, which closes its connection
 
 
 @functools.lru_cache(maxsize=32)

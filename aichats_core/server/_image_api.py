@@ -16,10 +16,11 @@ from aiohttp import web
 
 from aichats_core._models import ImageResponse
 from aichats_core.errors import ResponseFormatError
+from aichats_core.http import decode_data_uri
 from aichats_core.server import _openai
 from aichats_core.server._catalog import Target, catalog, default_image_target, resolve
 from aichats_core.server._errors import ApiError, bad_request, shutting_down
-from aichats_core.server._images import StoredImage, decode_data_uri, is_http_url
+from aichats_core.server._images import StoredImage, is_http_url
 from aichats_core.server._pacing import Tick, paced
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
@@ -95,7 +96,7 @@ async def _generate(state: ServerState, target: Target, prompt: str) -> StoredIm
         raise ResponseFormatError(target.provider, "the provider answered no image")
     if is_http_url(uri):
         uri = await _download(state, target.provider, uri)
-    return decode_data_uri(target.provider, uri)
+    return StoredImage(*decode_data_uri(target.provider, uri))
 
 
 async def _download(state: ServerState, provider: str, url: str) -> str:

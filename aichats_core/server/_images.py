@@ -9,14 +9,10 @@ URLs, and is as private as the answer that carried it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import secrets
 from collections import OrderedDict
 from typing import NamedTuple
 from urllib.parse import urlsplit
-
-from aichats_core.errors import ResponseFormatError
 
 MAX_STORED_IMAGES = 64
 MAX_STORED_BYTES = 64 * 1024 * 1024
@@ -58,24 +54,6 @@ class ImageStore:
         if image is not None:
             self._images.move_to_end(name)
         return image
-
-
-def decode_data_uri(provider: str, uri: str) -> StoredImage:
-    """The bytes and MIME type of a ``data:`` URI; anything else is the provider's fault."""
-    header, comma, payload = uri.partition(",")
-    if not header.startswith("data:") or not comma:
-        raise ResponseFormatError(provider, "the image is neither a data: URI nor an http(s) URL")
-    mime = header[5:].split(";", 1)[0] or "application/octet-stream"
-    try:
-        if header.endswith(";base64"):
-            data = base64.b64decode(payload, validate=True)
-        else:
-            data = payload.encode()
-    except binascii.Error as exc:
-        raise ResponseFormatError(provider, "the image data: URI is not valid base64") from exc
-    if not mime.startswith("image/"):
-        raise ResponseFormatError(provider, f"the answer is {mime!r}, not an image")
-    return StoredImage(data, mime)
 
 
 def is_http_url(uri: str) -> bool:

@@ -197,3 +197,16 @@ async def test_the_emulator_command_serves_until_stopped() -> None:
     finally:
         process.terminate()
         await process.communicate()
+
+
+@pytest.mark.parametrize("command", ["emulator", "serve"])
+def test_a_busy_port_is_one_readable_line(command: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(command, "--port", str(port))
+    assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+    assert "choose another --port" in result.stderr

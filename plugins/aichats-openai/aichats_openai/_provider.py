@@ -146,7 +146,6 @@ async def _chat(
     """One chat request: the text of each network read as one ``str``, then ``Usage``."""
     from aichats_core.http import SSEDecoder
 
-    from aichats_openai._stream import events_by_read
     from aichats_openai._wire import ChunkReader, chat_body, parse_completion
 
     provider = http.provider
@@ -174,7 +173,7 @@ async def _chat(
         reader = ChunkReader(provider)
         decoder = SSEDecoder(provider=provider)
         received = False
-        async for events in events_by_read(decoder, response):
+        async for events in http.iter_sse(response, decoder):
             received = True
             parts: list[str] = []
             failure: AiChatsError | None = None
