@@ -6,8 +6,9 @@ not import pydantic.
 
 from __future__ import annotations
 
+from aichats_core._calls import Event
 from aichats_core._models import MessageInput, ResultEvent
 from aichats_core._provider import Messages, ProviderItem
-from aichats_core._stream import Event, ProviderRef
+from aichats_core._select import ProviderRef
 
 __all__ = ["Event", "MessageInput", "Messages", "ProviderItem", "ProviderRef", "ResultEvent"]

@@ -19,14 +19,12 @@ from aichats_core.http._download import (
     sniff_image_type,
 )
 from aichats_core.http._proxy import ProxySettings, redact
+from aichats_core.http._responses import parse_retry_after, read_bounded, refuse_unexpected
 from aichats_core.http._session import (
     DEFAULT_MAX_JSON_BYTES,
     DEFAULT_TIMEOUT,
     HttpSession,
     new_client_session,
-    parse_retry_after,
-    read_bounded,
-    refuse_unexpected,
 )
 from aichats_core.http._sse import SSEDecoder
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aichats_core._registry import default_registry, list_providers
-from aichats_core._stream import resolve_model
+from aichats_core._select import resolve_model
 from aichats_core.errors import ModelNotSupportedError, ProviderNotFoundError
 from aichats_core.server._errors import ApiError
 

@@ -1,0 +1,183 @@
+"""Running a call: one attempt of one provider, retries, fallback, and the plugin boundary.
+
+Retries and fallback happen only before the first event reached the caller, so nobody ever
+sees text twice. Whatever a plugin yields or raises is checked here: str becomes
+``TextChunk``, foreign exceptions become typed errors naming the plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, TypeAlias
+
+from aichats_core._models import (
+    PROVIDER_EVENT_TYPES,
+    Finish,
+    ImageResponse,
+    Message,
+    TextChunk,
+    Usage,
+)
+from aichats_core._registry import normalize_name
+from aichats_core._retry import RetryPolicy
+from aichats_core._select import Failed, Selection
+from aichats_core.errors import (
+    AiChatsError,
+    AllProvidersFailedError,
+    InvalidRequestError,
+    ProviderContractError,
+    StreamInterruptedError,
+)
+
+Event: TypeAlias = TextChunk | ImageResponse | Usage | Finish
+
+
+async def fall_back(
+    candidates: list[Selection | Failed],
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    per_provider: dict[str, dict[str, Any]],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    failures: list[tuple[str, AiChatsError]] = []
+    for candidate in candidates:
+        if isinstance(candidate, Failed):
+            failures.append((candidate.name, candidate.error))
+            continue
+        merged = {**options, **per_provider.get(normalize_name(candidate.name), {})}
+        events = retrying(candidate, messages, proxy, merged, policy)
+        started = False
+        try:
+            async for event in events:
+                started = True
+                yield event
+            return
+        except InvalidRequestError:
+            raise  # the caller's own mistake: another provider would not fix it
+        except AiChatsError as exc:
+            if started:
+                raise
+            failures.append((candidate.name, exc))
+        finally:
+            await events.aclose()
+    raise AllProvidersFailedError(failures)
+
+
+def retrying(
+    selection: Selection,
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    """The call's events, with retries when the policy allows any."""
+    if not policy.retries:  # no wrapper: each generator layer costs every event a hop
+        return _attempt(selection, messages, proxy, options)
+    return _with_retries(selection, messages, proxy, options, policy)
+
+
+async def _with_retries(
+    selection: Selection,
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    policy: RetryPolicy,
+) -> AsyncGenerator[Event, None]:
+    attempt = 0
+    while True:
+        events = _attempt(selection, messages, proxy, options)
+        started = False
+        try:
+            async for event in events:
+                started = True
+                yield event
+            return
+        except AiChatsError as exc:
+            wait = None if started else policy.wait_before_retry(attempt, exc)
+            if wait is None:
+                raise
+        finally:
+            await events.aclose()
+        attempt += 1
+        await asyncio.sleep(wait)
+
+
+async def _attempt(
+    selection: Selection, messages: list[Message], proxy: str | None, options: dict[str, Any]
+) -> AsyncGenerator[Event, None]:
+    """One call of one provider: normalise what it yields, contain what it raises."""
+    received: list[str] = []
+    started = False
+    items: AsyncIterator[Any] | None = None
+    try:
+        items = selection.provider.create_async_generator(
+            selection.model, messages, proxy, **options
+        )
+        async for item in items:
+            started = True
+            if type(item) is str:
+                received.append(item)
+                yield TextChunk(text=item)
+            elif isinstance(item, PROVIDER_EVENT_TYPES):
+                if isinstance(item, TextChunk):
+                    received.append(item.text)
+                yield item
+            elif isinstance(item, str):  # a str subclass: still text (the check above is for speed)
+                received.append(str(item))
+                yield TextChunk(text=str(item))
+            else:
+                raise _garbage(selection, item)
+    except StreamInterruptedError as exc:
+        if not exc.partial_text:
+            exc.partial_text = "".join(received)
+        raise
+    except AiChatsError:
+        raise
+    except Exception as exc:  # the plugin boundary: whatever a plugin raises is contained
+        error = _contain(selection, exc, started=started)
+        if isinstance(error, StreamInterruptedError):
+            error.partial_text = "".join(received)
+        raise error from exc
+    finally:
+        # Close the provider now, not when the garbage collector gets to it: that is what
+        # releases its connection when the caller leaves the loop early.
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    yield _finish(selection.name, selection.model)
+
+
+@functools.lru_cache(maxsize=256)
+def _finish(provider: str, model: str) -> Finish:
+    """Events are frozen values, so one ``Finish`` per provider and model serves every call."""
+    return Finish(provider=provider, model=model)
+
+
+def _source(selection: Selection) -> str:
+    if selection.distribution:
+        return f"provider {selection.name!r} (distribution {selection.distribution!r})"
+    return f"provider {selection.name!r}"
+
+
+def _garbage(selection: Selection, item: object) -> ProviderContractError:
+    return ProviderContractError(
+        selection.name,
+        f"{_source(selection)} yielded {type(item).__name__} {item!r:.80}; providers must yield"
+        " str or a result event (TextChunk, ImageResponse, Usage)",
+    )
+
+
+def _contain(selection: Selection, exc: Exception, *, started: bool) -> AiChatsError:
+    """Translate a transport error a plugin let through; wrap anything else as a contract error."""
+    from aichats_core.http._errors import TRANSPORT_ERRORS, translate
+
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return translate(exc, selection.name, reading=started, timeout=None)
+    return ProviderContractError(
+        selection.name,
+        f"{_source(selection)} failed with {type(exc).__name__}: {exc}; this is a bug in the"
+        " plugin, report it to its authors",
+    )

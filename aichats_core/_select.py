@@ -1,0 +1,68 @@
+"""Choosing the provider and model of a call, before any network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple, TypeAlias
+
+from aichats_core._registry import default_registry
+from aichats_core.errors import AiChatsError, ModelNotSupportedError, PluginLoadError
+
+if TYPE_CHECKING:
+    from aichats_core._provider import Provider
+
+ProviderRef: TypeAlias = "str | type[Provider]"
+"""A provider given by registered name (``"aichats"``) or by class."""
+
+
+class Selection(NamedTuple):
+    """A provider chosen for a call, with the model it will be asked for."""
+
+    name: str
+    provider: type[Provider]
+    model: str
+    distribution: str | None = None
+
+
+def select(provider: ProviderRef, model: str | None) -> Selection:
+    """Resolve a provider reference and the model, failing early with a clear error."""
+    if isinstance(provider, str):
+        info = default_registry.info(provider)
+        cls = info.load()
+        name, distribution = info.name, info.distribution
+    else:
+        cls, name, distribution = provider, provider.__name__, None
+    return Selection(name, cls, resolve_model(name, cls, model), distribution)
+
+
+def resolve_model(name: str, provider: type[Provider], model: str | None) -> str:
+    """Empty means the default model; names outside ``models`` are refused (aliases allowed)."""
+    get_model = getattr(provider, "get_model", None)
+    if callable(get_model):
+        try:
+            resolved: str = get_model(model)
+        except ModelNotSupportedError as exc:
+            raise ModelNotSupportedError(name, exc.model, exc.models) from None
+        return resolved
+    if not model:
+        return provider.default_model
+    if provider.models and model not in provider.models:
+        raise ModelNotSupportedError(name, model, provider.models)
+    return model
+
+
+def select_or_failure(provider: ProviderRef, model: str | None) -> Selection | Failed:
+    """A chain skips providers that cannot serve the call; an unknown name is still a typo."""
+    try:
+        return select(provider, model)
+    except (PluginLoadError, ModelNotSupportedError) as exc:
+        name = provider if isinstance(provider, str) else provider.__name__
+        return Failed(name, exc)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """A provider of a fallback chain that cannot serve the call, and why."""
+
+    name: str
+    error: AiChatsError
