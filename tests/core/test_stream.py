@@ -166,19 +166,34 @@ async def test_breaking_out_of_a_plain_loop_also_closes_the_provider() -> None:
     assert _Tracking.closed == [True]
 
 
-async def test_cancelling_a_consumer_propagates_cancelled_error() -> None:
-    _Tracking.closed.clear()
-    slow = ScriptedProvider.script("a", "b", "c", delay=10)
+class _SlowTracking(_Tracking):
+    @classmethod
+    async def create_async_generator(  # type: ignore[override]
+        cls, model: str, messages: Any, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        try:
+            yield "first"
+            await asyncio.sleep(10)
+            yield "never"
+        finally:
+            cls.closed.append(True)
+
+
+async def test_cancelling_a_consumer_propagates_cancelled_error_and_closes_the_provider() -> None:
+    _SlowTracking.closed.clear()
 
     async def consume() -> None:
-        async for _event in aichats_core.stream(slow, "Hi"):
-            pass
+        async with aichats_core.stream(_SlowTracking, "Hi") as events:
+            async for _event in events:
+                pass
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert task.cancelled()
+    assert _SlowTracking.closed == [True]
 
 
 async def test_client_shares_one_session_and_merges_default_options() -> None:
