@@ -76,24 +76,9 @@ async def _image(args: argparse.Namespace, prompt: str) -> bytes:
         model = image_models[0]
     async with _provider_options(args) as options:
         uri = await complete(args.provider, prompt, model=model, **options)
-        return await _image_bytes(args.provider, uri, options)
+        from aichats_core.http import image_bytes
 
-
-async def _image_bytes(provider: str, uri: str, options: dict[str, Any]) -> bytes:
-    """The image's bytes, whether the provider answered a ``data:`` URI or a URL."""
-    from aichats_core.http import decode_data_uri
-
-    if uri.startswith(("http://", "https://")):
-        from urllib.parse import urlsplit
-
-        from aichats_core.http import HttpSession, download_data_uri, is_private_host
-
-        # The same rules as a provider's own download: bounded, images only, and private
-        # addresses only when the provider itself was pointed at one (an emulator).
-        base_host = urlsplit(options.get("base_url") or "").hostname or ""
-        async with HttpSession(provider, proxy=options.get("proxy")) as http:
-            uri = await download_data_uri(http, uri, allow_private=is_private_host(base_host))
-    return decode_data_uri(provider, uri)[0]
+        return (await image_bytes(args.provider, uri, options))[0]
 
 
 @asynccontextmanager

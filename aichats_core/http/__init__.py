@@ -16,6 +16,7 @@ from aichats_core.http._download import (
     DEFAULT_MAX_IMAGE_BYTES,
     decode_data_uri,
     download_data_uri,
+    image_bytes,
     sniff_image_type,
 )
 from aichats_core.http._proxy import ProxySettings, redact
@@ -38,6 +39,7 @@ __all__ = [
     "SSEDecoder",
     "decode_data_uri",
     "download_data_uri",
+    "image_bytes",
     "is_private_host",
     "new_client_session",
     "parse_retry_after",

@@ -20,7 +20,8 @@ import asyncio
 import base64
 import binascii
 import socket
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -55,6 +56,45 @@ _MAGIC = (
     (b"GIF89a", "image/gif"),
     (b"BM", "image/bmp"),
 )
+
+
+async def image_bytes(
+    provider: str,
+    uri: str,
+    options: Mapping[str, Any],
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[bytes, str]:
+    """The bytes and MIME type of the image a provider answered, a ``data:`` URI or a URL.
+
+    For callers outside the provider (the CLI, the server) that must fetch a URL it returned:
+    the same rules as a provider's own download, read from that provider's ``options``
+    (``proxy``, ``timeout``, ``max_image_bytes``, ``image_timeout``,
+    ``allow_private_image_urls``, else private addresses only when its ``base_url`` is one).
+    """
+    if urlsplit(uri).scheme in ("http", "https"):
+        from aichats_core.http._addresses import is_private_host
+        from aichats_core.http._session import DEFAULT_TIMEOUT, HttpSession
+
+        allow_private = options.get("allow_private_image_urls")
+        if allow_private is None:
+            allow_private = is_private_host(
+                urlsplit(str(options.get("base_url") or "")).hostname or ""
+            )
+        async with HttpSession(
+            provider,
+            session=session,
+            proxy=options.get("proxy"),
+            timeout=options.get("timeout", DEFAULT_TIMEOUT),
+        ) as http:
+            uri = await download_data_uri(
+                http,
+                uri,
+                max_bytes=options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
+                timeout=options.get("image_timeout", DEFAULT_IMAGE_TIMEOUT),
+                allow_private=bool(allow_private),
+            )
+    return decode_data_uri(provider, uri)
 
 
 def decode_data_uri(provider: str, uri: str) -> tuple[bytes, str]:

@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import base64
 from contextlib import aclosing
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from aichats_core._models import ImageResponse
 from aichats_core.errors import ResponseFormatError
-from aichats_core.http import decode_data_uri
+from aichats_core.http import image_bytes
 from aichats_core.server import _openai
 from aichats_core.server._catalog import Target, catalog, default_image_target, resolve
 from aichats_core.server._errors import ApiError, bad_request, shutting_down
-from aichats_core.server._images import StoredImage, is_http_url
+from aichats_core.server._images import StoredImage
 from aichats_core.server._pacing import Tick, paced
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
@@ -94,23 +93,6 @@ async def _generate(state: ServerState, target: Target, prompt: str) -> StoredIm
                 break
     if uri is None:
         raise ResponseFormatError(target.provider, "the provider answered no image")
-    if is_http_url(uri):
-        uri = await _download(state, target.provider, uri)
-    return StoredImage(*decode_data_uri(target.provider, uri))
-
-
-async def _download(state: ServerState, provider: str, url: str) -> str:
-    """The image as a data URI, with the rules of a provider's own download: bounded, images
-    only, and private addresses only when the provider itself was pointed at one."""
-    from aichats_core.http import DEFAULT_TIMEOUT, HttpSession, download_data_uri, is_private_host
-
-    options = state.options_for(provider)
-    base_host = urlsplit(str(options.get("base_url") or "")).hostname or ""
-    async with HttpSession(
-        provider,
-        session=state.require_client().session,
-        proxy=options.get("proxy"),
-        timeout=options.get("timeout", DEFAULT_TIMEOUT),
-    ) as http:
-        uri: str = await download_data_uri(http, url, allow_private=is_private_host(base_host))
-        return uri
+    options = state.options_for(target.provider)
+    session = state.require_client().session
+    return StoredImage(*await image_bytes(target.provider, uri, options, session=session))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 MAX_STORED_IMAGES = 64
 MAX_STORED_BYTES = 64 * 1024 * 1024
@@ -54,7 +53,3 @@ class ImageStore:
         if image is not None:
             self._images.move_to_end(name)
         return image
-
-
-def is_http_url(uri: str) -> bool:
-    return urlsplit(uri).scheme in ("http", "https")
