@@ -39,7 +39,7 @@ async def refuse_unexpected(
             provider,
             response.status,
             f"the service redirected the call to {location}; API calls are not followed"
-            " elsewhere (they carry your cookies): check base_url",
+            " elsewhere (they carry your cookies and credentials): check base_url",
             url=redact(str(response.url)),
         )
     declared = response.headers.get("Content-Type")

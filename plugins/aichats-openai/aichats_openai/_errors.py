@@ -1,4 +1,4 @@
-"""OpenAI's error bodies made readable, in-band error events typed, and the API key kept out.
+"""OpenAI's error bodies made readable, in-band error events typed, and secrets kept out.
 
 OpenAI-compatible services describe a failure as ``{"error": {"message", "type", "code"}}``,
 either as the body of an HTTP error status or, once a stream has started, as an event in it.
@@ -9,20 +9,26 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from aichats_core.errors import (
     AiChatsError,
     ProviderHTTPError,
     RateLimitError,
+    ResponseFormatError,
     StreamInterruptedError,
 )
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MASK = "***"
 MIN_SECRET_LENGTH = 8
 """Shorter keys (``"EMPTY"``, ``"ollama"`` for local servers) are too likely to be ordinary
 words in a message to be masked; real keys are much longer."""
+QUOTE_LENGTH = 120
+"""Characters of a value quoted in an error message; longer ones are cut with "..."."""
 DEFAULT_IN_BAND_STATUS = 500
 """The status of an in-band error that neither states one nor has a known type: the service
 failed while answering, which is what a 5xx says (and what makes it worth a retry)."""
@@ -122,11 +128,11 @@ def in_band_error(provider: str, error: object, *, text_received: bool) -> AiCha
     ``StreamInterruptedError`` (the core fills in ``partial_text``), with that typed error as
     its ``__cause__``: the caller's answer is cut, and that is what matters most then.
     """
-    message = describe_error(error) or f"an error event without a message: {_excerpt(error)}"
+    message = describe_error(error) or f"an error event without a message: {quote(error)}"
     status = _status_of(error)
     typed: ProviderHTTPError
     if status == 429:
-        retry_after = _number(error.get("retry_after")) if isinstance(error, Mapping) else None
+        retry_after = _retry_after(error.get("retry_after")) if isinstance(error, Mapping) else None
         typed = RateLimitError(
             provider, f"{message} (in the event stream)", retry_after=retry_after
         )
@@ -157,34 +163,84 @@ def _status_of(error: object) -> int:
     return DEFAULT_IN_BAND_STATUS
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return float(value)
-    return None
+def _retry_after(value: object) -> float | None:
+    """An event's ``retry_after``, read as the ``Retry-After`` header would be."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    from aichats_core.http import parse_retry_after  # call time only: it imports aiohttp
+
+    return parse_retry_after(str(value))
 
 
-def scrub(error: BaseException, secret: str) -> None:
-    """Replace ``secret`` in the error's message and text attributes, and in its causes.
+async def refuse_unexpected(
+    provider: str, response: aiohttp.ClientResponse, expected: tuple[str, ...]
+) -> None:
+    """The core's ``refuse_unexpected``, with the likeliest cause of a foreign answer added.
+
+    A redirect is refused there (following it would send the conversation and the credentials
+    elsewhere); a body of another content type, mostly an HTML page, comes from a URL that
+    is not the API root.
+    """
+    from aichats_core.http import refuse_unexpected
+
+    try:
+        await refuse_unexpected(provider, response, expected=expected)
+    except ResponseFormatError as exc:
+        raise ResponseFormatError(
+            provider,
+            f"{exc.detail}; is base_url the API root (such as https://api.openai.com/v1)?",
+        ) from None
+
+
+def quote(value: object) -> str:
+    """``value`` for an error message: a string as its ``repr``, anything else as JSON, cut
+    to ``QUOTE_LENGTH`` characters, with credentials in URLs hidden."""
+    from aichats_core.http import redact  # call time only: it imports aiohttp
+
+    text = redact(value if isinstance(value, str) else json.dumps(value, default=repr))
+    if len(text) > QUOTE_LENGTH:
+        text = text[: QUOTE_LENGTH - 3] + "..."
+    return repr(text) if isinstance(value, str) else text
+
+
+def scrub(error: BaseException, secrets: Iterable[str]) -> None:
+    """Replace each secret with ``***`` in ``error`` and in every exception it is chained to.
 
     A service that echoes the request (some proxies and debug servers quote the headers in an
-    error page) must not put the caller's API key into logs through an exception message.
+    error page) must not put the caller's credentials into logs through an exception. The
+    ``args`` and text attributes (``detail``, ``body``, ``url``, notes...) of the error, of its
+    ``__cause__`` and ``__context__``, and of theirs, are rewritten in place.
     """
-    if len(secret) < MIN_SECRET_LENGTH:
+    masks = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    if not masks:
         return
     seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        current.args = tuple(
-            arg.replace(secret, MASK) if isinstance(arg, str) else arg for arg in current.args
-        )
-        for attribute in ("detail", "body", "url"):
-            value = getattr(current, attribute, None)
-            if isinstance(value, str) and secret in value:
-                setattr(current, attribute, value.replace(secret, MASK))
-        current = current.__cause__ or current.__context__
+        current.args = tuple(_masked(arg, masks) for arg in current.args)
+        for name, value in list(vars(current).items()):
+            masked = _masked(value, masks)
+            if masked is not value:
+                setattr(current, name, masked)
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+        if isinstance(current, BaseExceptionGroup):
+            pending += current.exceptions
 
 
-def _excerpt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+def _masked(value: object, masks: list[str]) -> object:
+    """``value`` with the secrets masked: a string, or the strings in a tuple or a list."""
+    if isinstance(value, str):
+        masked = value
+        for secret in masks:
+            masked = masked.replace(secret, MASK)
+        return value if masked == value else masked
+    if isinstance(value, tuple | list) and type(value) in (tuple, list):  # not namedtuples
+        items = [_masked(item, masks) if isinstance(item, str) else item for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items)
+    return value

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from aichats_core.errors import InvalidRequestError
 
+from aichats_openai._errors import refuse_unexpected
 from aichats_openai._wire import model_ids
 
 if TYPE_CHECKING:
@@ -30,16 +31,22 @@ _cache: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
 
 
 def _key(options: Options) -> tuple[str, str]:
-    # A digest, not the key itself: nothing that outlives the call holds the secret.
-    digest = hashlib.sha256(options.api_key.encode()).hexdigest()[:32] if options.api_key else ""
+    # A digest, not the credentials themselves: nothing that outlives the call holds a secret.
+    # All of them, not only api_key: a service may take its key in a header (Azure's api-key).
+    secrets = options.secrets
+    digest = hashlib.sha256("\0".join(secrets).encode()).hexdigest()[:32] if secrets else ""
     return (options.base_url, digest)
 
 
 async def fetch_models(http: HttpSession, options: Options) -> list[str]:
     """Ask the endpoint for its model ids, in its order, and remember them."""
     async with http.request(
-        "GET", f"{options.base_url}/models", headers=options.headers("application/json")
+        "GET",
+        f"{options.base_url}/models",
+        headers=options.headers("application/json"),
+        allow_redirects=False,
     ) as response:
+        await refuse_unexpected(http.provider, response, ("application/json",))
         payload = await http.read_json(response)
     ids = model_ids(http.provider, payload)
     key = _key(options)

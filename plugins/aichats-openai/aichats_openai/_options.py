@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aichats_core.errors import InvalidRequestError
+
+from aichats_openai._errors import quote
 
 if TYPE_CHECKING:
     import aiohttp
@@ -23,6 +26,9 @@ OPTIONS = ("api_key", "base_url", "extra_body", "extra_headers", "session", "tim
 RESERVED_BODY_KEYS = frozenset({"messages", "model", "stream"})
 """Request fields that have their own argument; ``extra_body`` may not set them."""
 USER_AGENT = "aichats-openai/0.1.0"
+CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|cookie|passw|credential|session", re.I)
+"""Names of headers whose values are secrets (``Authorization``, ``api-key``, ``X-Api-Key``,
+``Cookie``, ``X-Auth-Token``...): errors mask their values as they mask the API key."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,8 @@ class Options:
     """Seconds for connecting and for each silence while reading (``None``: the default)."""
     extra_body: Mapping[str, Any] = field(default_factory=dict)
     """Fields merged into the chat request; a ``None`` value removes the field."""
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Headers over the defaults; values of credential headers are secrets like the key."""
 
     @classmethod
     def parse(
@@ -72,6 +79,25 @@ class Options:
             extra_headers=_extra_headers(provider, options.get("extra_headers")),
         )
 
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every credential the request carries, for errors to mask: the API key and the
+        values of credential headers in ``extra_headers``, each also in the parts a service
+        may echo alone (the token of ``Bearer <token>``, the values of a ``Cookie``)."""
+        found = {self.api_key}
+        for name, value in self.extra_headers.items():
+            if not CREDENTIAL_HEADER.search(name):
+                continue
+            found.add(value)
+            scheme, space, token = value.strip().partition(" ")
+            if space and scheme.isalpha():  # "Bearer <token>", "Basic <base64>"
+                found.add(token.strip())
+            if "cookie" in name.lower():  # "a=<value>; b=<value>"
+                for pair in value.split(";"):
+                    found.add(pair.partition("=")[2].strip())
+        found.discard("")
+        return tuple(sorted(found))
+
     def headers(self, accept: str) -> dict[str, str]:
         """The request headers: ``Accept``, the API key, then ``extra_headers`` over them."""
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
@@ -88,7 +114,7 @@ def _base_url(provider: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequestError(
             f"{provider}: base_url must be a URL such as https://api.openai.com/v1,"
-            f" not {type(value).__name__} {_quote(value)}"
+            f" not {type(value).__name__} {quote(value)}"
         )
     value = value.strip()
     try:
@@ -99,11 +125,11 @@ def _base_url(provider: str, value: object) -> str:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(
             f"{provider}: base_url must be an http(s) URL such as http://127.0.0.1:8000/v1,"
-            f" not {_quote(value)}"
+            f" not {quote(value)}"
         )
     if parts.query or parts.fragment:
         raise InvalidRequestError(
-            f"{provider}: base_url must not carry a query or a fragment ({_quote(value)});"
+            f"{provider}: base_url must not carry a query or a fragment ({quote(value)});"
             " endpoints are appended to it"
         )
     return value.rstrip("/")
@@ -166,10 +192,3 @@ def _extra_headers(provider: str, value: object) -> Mapping[str, str]:
                 " line breaks"
             )
     return dict(value)
-
-
-def _quote(value: object) -> str:
-    from aichats_core.http import redact  # call time only: the HTTP layer imports aiohttp
-
-    text = redact(repr(value))
-    return text if len(text) <= 80 else text[:77] + "..."

@@ -18,8 +18,12 @@ from aichats_core.errors import (
     StreamInterruptedError,
 )
 
-from aichats_openai._errors import readable_http_error, scrub
+from aichats_openai._errors import readable_http_error, refuse_unexpected, scrub
 from aichats_openai._options import Options
+
+CHAT_ANSWER_TYPES = ("text/event-stream", "application/json")
+"""What a chat answer may be: an event stream, or one JSON answer from a service that ignores
+``"stream": true``."""
 
 if TYPE_CHECKING:
     # Only for annotations: importing these at run time would import pydantic and aiohttp.
@@ -82,10 +86,10 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
                 async for item in _chat(http, options, model, messages):
                     yield item
         except AiChatsError as exc:
-            public = _public_error(exc, options.api_key)
+            public = _public_error(exc, options)
             if public is exc:
                 raise
-            raise public from None
+            raise public from None  # the same error, reworded: the original is masked too
 
     @classmethod
     async def list_models(
@@ -117,10 +121,10 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
             ) as http:
                 return await fetch_models(http, options)
         except AiChatsError as exc:
-            public = _public_error(exc, options.api_key)
+            public = _public_error(exc, options)
             if public is exc:
                 raise
-            raise public from None
+            raise public from None  # the same error, reworded: the original is masked too
 
     @classmethod
     def forget_models(cls) -> None:
@@ -155,7 +159,9 @@ async def _chat(
         f"{options.base_url}/chat/completions",
         json=body,
         headers=options.headers("text/event-stream"),
+        allow_redirects=False,
     ) as response:
+        await refuse_unexpected(provider, response, CHAT_ANSWER_TYPES)
         if response.content_type == "application/json":
             # A service (or a proxy before it) that ignores "stream": the whole answer at once.
             text, usage = parse_completion(provider, await http.read_json(response))
@@ -164,12 +170,6 @@ async def _chat(
             if usage is not None:
                 yield _usage(usage)
             return
-        if response.content_type == "text/html":
-            raise ResponseFormatError(
-                provider,
-                "the service answered an HTML page instead of an event stream; is base_url"
-                " the API root (such as https://api.openai.com/v1)?",
-            )
         reader = ChunkReader(provider)
         decoder = SSEDecoder(provider=provider)
         received = False
@@ -189,11 +189,11 @@ async def _chat(
             if failure is not None:
                 raise failure
         if not (decoder.done or reader.finished):
-            if not received and response.content_type != "text/event-stream":
+            if not received and "Content-Type" not in response.headers:
                 raise ResponseFormatError(
                     provider,
-                    f"the service answered {response.content_type or 'a body'} without any"
-                    " event instead of an event stream",
+                    "the service answered a body without a Content-Type and without any event,"
+                    " instead of an event stream",
                 )
             raise StreamInterruptedError(
                 provider,
@@ -209,11 +209,18 @@ def _usage(counts: tuple[int | None, int | None]) -> Usage:
     return Usage(prompt_tokens=counts[0], completion_tokens=counts[1])
 
 
-def _public_error(error: AiChatsError, api_key: str) -> AiChatsError:
-    """The error as callers should see it: the service's message readable, the key masked."""
+def _public_error(error: AiChatsError, options: Options) -> AiChatsError:
+    """The error as callers should see it: the service's message readable, secrets masked.
+
+    When that takes a new error, the original becomes its ``__context__``: it is masked too.
+    """
     # Only an HTTP status error carries the URL it came from; those built from in-band events
     # or from transport failures already read well.
+    public = error
     if isinstance(error, ProviderHTTPError) and error.url:
-        error = readable_http_error(error)
-    scrub(error, api_key)
-    return error
+        public = readable_http_error(error)
+    secrets = options.secrets
+    scrub(error, secrets)
+    if public is not error:
+        scrub(public, secrets)
+    return public

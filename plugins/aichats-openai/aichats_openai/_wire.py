@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from aichats_core.errors import ResponseFormatError
 
-from aichats_openai._errors import in_band_error
+from aichats_openai._errors import in_band_error, quote
 
 if TYPE_CHECKING:
     from aichats_core.types import Messages
@@ -59,11 +59,11 @@ class ChunkReader:
             chunk = json.loads(data)
         except ValueError as exc:
             raise ResponseFormatError(
-                self.provider, f"the stream carried an event that is not JSON: {_quote(data)}"
+                self.provider, f"the stream carried an event that is not JSON: {quote(data)}"
             ) from exc
         if not isinstance(chunk, dict):
             raise ResponseFormatError(
-                self.provider, f"the stream carried an event that is not an object: {_quote(data)}"
+                self.provider, f"the stream carried an event that is not an object: {quote(data)}"
             )
         error = chunk.get("error")
         if error is not None:
@@ -77,14 +77,14 @@ class ChunkReader:
         if not isinstance(choices, list):
             raise ResponseFormatError(
                 self.provider,
-                f"the stream carried an event without a 'choices' list: {_quote(data)}"
+                f"the stream carried an event without a 'choices' list: {quote(data)}"
                 " (is base_url an OpenAI-compatible API?)",
             )
         text = ""
         for choice in choices:
             if not isinstance(choice, dict):
                 raise ResponseFormatError(
-                    self.provider, f"a chunk's choice is not an object: {_quote(data)}"
+                    self.provider, f"a chunk's choice is not an object: {quote(data)}"
                 )
             if choice.get("index", 0) != 0:
                 continue  # another of n > 1 answers: the stream carries the first one
@@ -101,7 +101,7 @@ class ChunkReader:
             return ""
         if not isinstance(delta, dict):
             raise ResponseFormatError(
-                self.provider, f"a chunk's 'delta' is not an object: {_quote(data)}"
+                self.provider, f"a chunk's 'delta' is not an object: {quote(data)}"
             )
         text = ""
         # A refusal is the model's answer too (structured outputs), not an error of the service.
@@ -111,7 +111,7 @@ class ChunkReader:
                 text += value
             elif value is not None:
                 raise ResponseFormatError(
-                    self.provider, f"a chunk's delta.{key} is not a string: {_quote(data)}"
+                    self.provider, f"a chunk's delta.{key} is not a string: {quote(data)}"
                 )
         return text
 
@@ -139,7 +139,7 @@ def parse_completion(
     if not isinstance(content, str):
         raise ResponseFormatError(
             provider,
-            f"the JSON answer has no text in choices[0].message.content: {_quote(payload)}",
+            f"the JSON answer has no text in choices[0].message.content: {quote(payload)}",
         )
     usage = payload.get("usage") if isinstance(payload, Mapping) else None
     return content, (parse_usage(usage) if usage is not None else None)
@@ -153,7 +153,7 @@ def model_ids(provider: str, payload: object) -> list[str]:
     ):
         raise ResponseFormatError(
             provider,
-            f"the model list is not {{'data': [{{'id': ...}}, ...]}}: {_quote(payload)}"
+            f"the model list is not {{'data': [{{'id': ...}}, ...]}}: {quote(payload)}"
             " (is base_url an OpenAI-compatible API?)",
         )
     return [entry["id"] for entry in data]
@@ -163,8 +163,3 @@ def _count(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
-
-
-def _quote(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=repr)
-    return repr(text if len(text) <= 120 else text[:117] + "...")

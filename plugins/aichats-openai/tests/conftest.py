@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from collections.abc import AsyncIterator
@@ -35,12 +36,25 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     OpenAICompatible.forget_models()
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    """A fresh fake OpenAI-compatible service; ``fake.url`` is its ``/v1`` root."""
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[FakeOpenAI]:
     service = FakeOpenAI()
     await service.start()
     try:
         yield service
     finally:
         await service.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeOpenAI]:
+    """A fresh fake OpenAI-compatible service; ``fake.url`` is its ``/v1`` root."""
+    async with _serving() as service:
+        yield service
+
+
+@pytest.fixture
+async def other_fake() -> AsyncIterator[FakeOpenAI]:
+    """A second fake service, e.g. where ``fake`` redirects to."""
+    async with _serving() as service:
+        yield service

@@ -4,7 +4,7 @@ It serves ``GET /v1/models`` and ``POST /v1/chat/completions`` (streamed as
 ``chat.completion.chunk`` events, or as one JSON answer), checks the API key like OpenAI does,
 records every request, and answers each chat request with the next queued ``Reply``, which can
 script the failures a real service has: error statuses, in-band error events, malformed
-chunks, streams cut short.
+chunks, streams cut short. ``redirect_to`` makes it redirect every request elsewhere.
 """
 
 from __future__ import annotations
@@ -91,6 +91,10 @@ class FakeOpenAI:
         self.api_key = api_key
         """When set, requests without ``Authorization: Bearer <api_key>`` get a 401."""
         self.models_status = 200
+        self.redirect_to: str | None = None
+        """When set, every request is redirected (``redirect_status``) to the same path under
+        this API root instead of being answered."""
+        self.redirect_status = 307
         self.requests: list[Recorded] = []
         self.replies: deque[Reply] = deque()
         app = web.Application()
@@ -126,6 +130,12 @@ class FakeOpenAI:
             )
         )
 
+    def _redirect(self, request: web.Request) -> web.Response | None:
+        if self.redirect_to is None:
+            return None
+        location = self.redirect_to + request.path.removeprefix("/v1")
+        return web.Response(status=self.redirect_status, headers={"Location": location})
+
     def _unauthorised(self, request: web.Request) -> web.Response | None:
         if self.api_key is None:
             return None
@@ -148,7 +158,7 @@ class FakeOpenAI:
 
     async def _models(self, request: web.Request) -> web.Response:
         await self._record(request)
-        if (refused := self._unauthorised(request)) is not None:
+        if (refused := self._redirect(request) or self._unauthorised(request)) is not None:
             return refused
         if self.models_status != 200:
             return web.Response(status=self.models_status, text="Not Found")
@@ -157,7 +167,7 @@ class FakeOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
-        if (refused := self._unauthorised(request)) is not None:
+        if (refused := self._redirect(request) or self._unauthorised(request)) is not None:
             return refused
         reply = self.replies.popleft() if self.replies else Reply()
         if reply.status >= 400:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import traceback
 from itertools import accumulate
 from typing import Any
 
@@ -338,6 +339,18 @@ async def test_an_error_event_before_any_text_is_a_typed_http_error(
     assert texts(received) == []  # never yielded as text
 
 
+@pytest.mark.parametrize(("retry_after", "expected"), [(3, 3.0), ("1.5", 1.5), ("soon", None)])
+async def test_an_in_band_rate_limit_reads_retry_after_as_the_header_would_be(
+    fake: FakeOpenAI, retry_after: object, expected: float | None
+) -> None:
+    error = openai_error("Slow down", "requests", "rate_limit_exceeded")
+    error["retry_after"] = retry_after
+    fake.enqueue(Reply(error=error))
+    with pytest.raises(RateLimitError) as caught:
+        await events(fake)
+    assert caught.value.retry_after == expected
+
+
 async def test_an_error_event_after_some_text_interrupts_with_the_partial_text(
     fake: FakeOpenAI,
 ) -> None:
@@ -406,32 +419,198 @@ async def test_a_stream_that_stalls_times_out_with_the_partial_text(fake: FakeOp
     assert "".join(texts(received)) == "".join(words(DEFAULT_TEXT)[:2])
 
 
-async def test_a_body_that_is_no_event_stream_is_a_format_error(fake: FakeOpenAI) -> None:
-    fake.enqueue(Reply(content_type="text/plain", raw_body="Service Unavailable, try later"))
-    with pytest.raises(ResponseFormatError, match="text/plain without any event"):
-        await events(fake)
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", "Service Unavailable, try later"),
+        ("text/html", "<!DOCTYPE html><html><body>Welcome to the web UI</body></html>"),
+    ],
+)
+async def test_an_answer_that_is_neither_events_nor_json_is_a_format_error(
+    fake: FakeOpenAI, content_type: str, body: str
+) -> None:
+    fake.enqueue(Reply(content_type=content_type, raw_body=body))
+    received: list[object] = []
+    with pytest.raises(ResponseFormatError) as caught:
+        await collect(fake, received)
+    message = str(caught.value)
+    assert f"answered {content_type!r} instead of text/event-stream or application/json" in message
+    assert body in message  # what the page says is usually what went wrong
+    assert message.endswith("is base_url the API root (such as https://api.openai.com/v1)?")
+    assert texts(received) == []
 
 
-async def test_an_html_page_is_a_format_error(fake: FakeOpenAI) -> None:
-    fake.enqueue(Reply(content_type="text/html"))
-    with pytest.raises(ResponseFormatError, match="HTML page"):
-        await events(fake)
+# -- redirects ---------------------------------------------------------------------------------
 
 
-async def test_the_api_key_never_appears_in_an_error(fake: FakeOpenAI) -> None:
-    echoed = openai_error(f"key {KEY} is over its quota", "insufficient_quota")
-    fake.enqueue(
-        Reply(error=echoed),
-        Reply(raw_events=[f"not json, but echoing {KEY}"]),
-        Reply(status=500, body=f"debug: Authorization: Bearer {KEY}"),
-    )
-    for expected in (RateLimitError, ResponseFormatError, ProviderHTTPError):
-        with pytest.raises(expected) as caught:
-            await events(fake, api_key=KEY)
-        for text in (str(caught.value), repr(caught.value), *map(str, caught.value.args)):
-            assert KEY not in text
-            assert "***" in text
-    assert KEY not in repr(Options(base_url=fake.url, api_key=KEY))
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirected_chat_is_refused_and_nothing_reaches_the_target(
+    fake: FakeOpenAI, other_fake: FakeOpenAI, status: int
+) -> None:
+    """Following it would send the conversation and the credentials (``api-key`` too, which
+    aiohttp does not strip across origins) wherever the service points."""
+    fake.redirect_to, fake.redirect_status = other_fake.url, status
+    received: list[object] = []
+    with pytest.raises(ProviderHTTPError) as caught:
+        await collect(
+            fake, received, api_key=KEY, extra_headers={"api-key": "azure-0123456789abcdef"}
+        )
+    assert type(caught.value) is ProviderHTTPError
+    assert caught.value.status == status
+    assert f"redirected the call to {other_fake.url}/chat/completions" in str(caught.value)
+    assert caught.value.url == f"{fake.url}/chat/completions"
+    assert [request.path for request in fake.requests] == ["/v1/chat/completions"]
+    assert other_fake.requests == []
+    assert texts(received) == []
+
+
+async def test_a_redirected_model_list_is_refused_and_nothing_reaches_the_target(
+    fake: FakeOpenAI, other_fake: FakeOpenAI
+) -> None:
+    fake.redirect_to = other_fake.url
+    refused = f"redirected the call to {other_fake.url}/models"
+    with pytest.raises(ProviderHTTPError, match=refused):
+        await OpenAICompatible.list_models(fake.url, api_key=KEY)
+    with pytest.raises(ProviderHTTPError, match=refused):
+        await aichats_core.complete("openai", "Hi", base_url=fake.url, api_key=KEY)  # no model
+    assert [request.path for request in fake.requests] == ["/v1/models", "/v1/models"]
+    assert other_fake.requests == []
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+HEADER_SECRETS = {
+    "api-key": "azure-key-0123456789abcdef",
+    "X-Auth-Token": "token-0123456789abcdef",
+    "Cookie": "theme=dark; session=cookie-0123456789abcdef",
+}
+SECRETS = (KEY, "azure-key-0123456789abcdef", "token-0123456789abcdef", "cookie-0123456789abcdef")
+ECHO = " ".join(SECRETS)
+"""What a service that quotes the request puts in its answers."""
+
+
+def leaks(error: BaseException) -> list[str]:
+    """Every text of ``error``, and of the exceptions it is chained to, that holds a secret.
+
+    Walks ``__cause__`` and ``__context__`` recursively, a suppressed context included: a
+    debugger or an error tracker shows them all, and the ``body`` of an unmasked original is
+    as readable as a message.
+    """
+    found: list[str] = []
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        shown = [str(current), repr(current), *map(repr, current.args)]
+        shown += [f"{name}={value!r}" for name, value in vars(current).items()]
+        found += [
+            f"{type(current).__name__}: {text}"
+            for text in shown
+            if any(secret in text for secret in SECRETS)
+        ]
+        pending += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return found
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # Reworded as the service's message: a new error, the original is its __context__.
+        (
+            Reply(status=401, error=openai_error(f"Bad key {ECHO}", "invalid_request_error")),
+            ProviderHTTPError,
+        ),
+        (Reply(status=404, body=f"no route; you sent {ECHO}"), ProviderHTTPError),
+        (
+            Reply(status=429, error=openai_error(ECHO, "requests", "rate_limit_exceeded")),
+            RateLimitError,
+        ),
+        # Kept as they came.
+        (Reply(status=500, body=f"debug: {ECHO}"), ProviderHTTPError),
+        (Reply(error=openai_error(f"{ECHO} over quota", "insufficient_quota")), RateLimitError),
+        (Reply(raw_events=[f"not json, but echoing {ECHO}"]), ResponseFormatError),
+        (Reply(content_type="text/html", raw_body=f"<p>{ECHO}</p>"), ResponseFormatError),
+        # After some text: the typed error is the __cause__ of the interruption.
+        (
+            Reply(error=openai_error(f"overloaded, {ECHO}", "server_error"), error_after=2),
+            StreamInterruptedError,
+        ),
+    ],
+)
+async def test_no_secret_appears_anywhere_in_an_error_or_its_chain(
+    fake: FakeOpenAI, reply: Reply, expected: type[Exception]
+) -> None:
+    fake.enqueue(reply)
+    with pytest.raises(expected) as caught:
+        await events(fake, api_key=KEY, extra_headers=HEADER_SECRETS)
+    error = caught.value
+    assert type(error) is expected
+    assert leaks(error) == []
+    shown = str(error) + str(error.__cause__)
+    assert shown.count("***") >= len(SECRETS)
+    logged = "".join(traceback.format_exception(error))
+    assert not any(secret in logged for secret in SECRETS)
+    # The request did carry them all: the masking kept them out, not the fake.
+    sent = fake.chat_requests[-1].headers
+    assert sent["Authorization"] == f"Bearer {KEY}"
+    assert {name: sent[name] for name in HEADER_SECRETS} == HEADER_SECRETS
+
+
+async def test_the_original_of_a_reworded_error_is_kept_and_masked(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply(status=401, error=openai_error(f"Bad key {KEY}", "invalid_request_error")))
+    with pytest.raises(ProviderHTTPError) as caught:
+        await events(fake, api_key=KEY)
+    assert caught.value.body == "Bad key *** (invalid_request_error)"
+    original = caught.value.__context__
+    assert caught.value.__suppress_context__  # a traceback shows the readable one only
+    assert isinstance(original, ProviderHTTPError)
+    assert original.body.startswith('{"error": {"message": "Bad key ***"')
+    assert leaks(caught.value) == []
+
+
+async def test_a_secret_in_a_redirect_location_is_masked(
+    fake: FakeOpenAI, other_fake: FakeOpenAI
+) -> None:
+    fake.redirect_to = f"{other_fake.url}/{KEY}"
+    with pytest.raises(ProviderHTTPError) as caught:
+        await events(fake, api_key=KEY)
+    assert f"redirected the call to {other_fake.url}/***/chat/completions" in str(caught.value)
+    assert leaks(caught.value) == []
+
+
+def test_the_secrets_are_the_key_and_the_values_of_credential_headers() -> None:
+    headers = {
+        **HEADER_SECRETS,
+        "Authorization": "Basic dXNlcjpwYXNzd29yZA==",
+        "X-Client-Secret": "s3cr3t-value",
+        "OpenAI-Organization": "org-0123456789",
+        "X-Title": "my application",
+    }
+    options = Options(base_url="http://127.0.0.1/v1", api_key=KEY, extra_headers=headers)
+    assert set(options.secrets) == {
+        KEY,
+        "azure-key-0123456789abcdef",
+        "token-0123456789abcdef",
+        "theme=dark; session=cookie-0123456789abcdef",
+        "dark",  # too short to be masked, but a credential still for the model cache
+        "cookie-0123456789abcdef",
+        "Basic dXNlcjpwYXNzd29yZA==",
+        "dXNlcjpwYXNzd29yZA==",
+        "s3cr3t-value",
+    }
+    shown = repr(options)
+    assert not any(secret in shown for secret in options.secrets)
+
+
+async def test_model_lists_are_remembered_per_credential_header(fake: FakeOpenAI) -> None:
+    for key in ("azure-one-0123456789", "azure-two-0123456789", "azure-one-0123456789"):
+        await aichats_core.complete(
+            "openai", "Hi", base_url=fake.url, api_key="", extra_headers={"api-key": key}
+        )
+    assert [request.path for request in fake.requests].count("/v1/models") == 2
 
 
 async def test_a_refused_connection_is_a_connection_error() -> None:
