@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds open streams may run on after SIGTERM before they are closed (5)",
     )
+    from aichats_core.cli._serve import add_arguments as add_serve_arguments  # light imports
+
+    add_serve_arguments(serve)
     return parser
 
 

@@ -2,36 +2,70 @@
 
 The first signal shuts down gracefully (open streams get ``--shutdown-grace`` seconds, then
 end with an in-band error); a second one stops waiting for them.
+
+The parser takes this command's flags from here (``add_arguments``), so the module's own
+imports stay as light as the parser's: asyncio and the server come in when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import ipaddress
-import logging
 import os
-import signal
 import sys
 from typing import Any
 
-API_KEY_VARIABLE = "AICHATS_API_KEY"
+
+def add_arguments(serve: argparse.ArgumentParser) -> None:
+    """The flags of ``aichats serve`` beyond address, options, key and limits."""
+    serve.add_argument(
+        "--max-connections",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="connections to providers open at once (default 0: no cap)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"
+        " image URLs start with it",
+    )
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no cap) or more")
+    return value
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from aichats_core.server._options import merge_options
+    import asyncio
+    import logging
 
-    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE)
-    options: dict[str, Any] = {
-        "provider_options": merge_options(args.options),
-        "api_key": api_key or None,
-        "max_body_bytes": args.max_body_bytes,
-    }
+    from aichats_core.server._options import (
+        API_KEY_VARIABLE,
+        app_options,
+        checked_provider_options,
+        merge_options,
+    )
+
+    options = app_options(
+        provider_options=merge_options(args.options),
+        api_key=args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE),
+        max_body_bytes=args.max_body_bytes,
+        max_connections=args.max_connections,
+        public_url=args.public_url,
+    )
+    checked_provider_options(options.get("provider_options"))  # a typo: say so before binding
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if options["api_key"] is None and not _is_loopback(args.host):
+    if "api_key" not in options and not _is_loopback(args.host):
         print(
             f"aichats: warning: serving on {args.host} without an API key: anyone who can reach"
             " this port can use your providers (set AICHATS_API_KEY or --api-key)",
@@ -47,6 +81,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, options: dict[str, Any]) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
     from aichats_core.server import serve
 
     def announce(url: str) -> None:

@@ -10,7 +10,6 @@ answer never looks complete.
 from __future__ import annotations
 
 import json
-import logging
 from contextlib import aclosing
 from typing import Any
 
@@ -21,12 +20,18 @@ from aichats_core._stream import ResultStream
 from aichats_core.errors import AiChatsError
 from aichats_core.server import _openai
 from aichats_core.server._catalog import resolve
-from aichats_core.server._errors import ApiError, bad_request, from_aichats, shutting_down
-from aichats_core.server._pacing import Tick, paced
+from aichats_core.server._errors import (
+    ApiError,
+    bad_request,
+    from_aichats,
+    internal_error,
+    logger,
+    shutting_down,
+)
+from aichats_core.server._middlewares import began
+from aichats_core.server._pacing import Tick
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
-
-logger = logging.getLogger("aichats_core.server")
 
 KEEPALIVE = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
@@ -43,19 +48,20 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     events = state.call(target.provider, chat.messages, target.model)
     if chat.stream:
         return await _stream(request, state, chat, events)
-    return await _complete(state, chat, events)
+    return await _complete(request, state, chat, events)
 
 
 async def _complete(
-    state: ServerState, chat: _openai.ChatRequest, events: ResultStream
+    request: web.Request, state: ServerState, chat: _openai.ChatRequest, events: ResultStream
 ) -> web.StreamResponse:
     parts: list[str] = []
     reported: tuple[int | None, int | None] = (None, None)
-    closing = state.require_closing()
-    async with aclosing(paced(events, interval=None, closing=closing)) as items:
+    async with aclosing(state.watch(request, events, keepalive=False)) as items:
         async for item in items:
             if item is Tick.CLOSING:
                 raise shutting_down()
+            if item is Tick.ABANDONED:
+                raise ConnectionResetError("the client went away")
             if isinstance(item, TextChunk):
                 parts.append(item.text)
             elif isinstance(item, Usage):
@@ -90,8 +96,9 @@ class _EventStream:
                     "X-Accel-Buffering": "no",  # reverse proxies must not hold chunks back
                 }
             )
-            await response.prepare(self.request)
             self.response = response
+            began(response)
+            await response.prepare(self.request)
             await self.send_chunk({"role": "assistant", "content": ""})
         return self.response
 
@@ -139,31 +146,34 @@ async def _stream(
     out = _EventStream(request, chat)
     parts: list[str] = []
     reported: tuple[int | None, int | None] = (None, None)
-    closing = state.require_closing()
     try:
-        async with aclosing(
-            paced(events, interval=state.keepalive_interval, closing=closing)
-        ) as items:
-            try:
-                async for item in items:
-                    if item is Tick.KEEPALIVE:
-                        await out.comment()
-                    elif item is Tick.CLOSING:
-                        if out.response is None:
-                            raise shutting_down()
-                        return await out.fail(shutting_down())
-                    elif isinstance(item, TextChunk) and item.text:
-                        parts.append(item.text)
-                        await out.send_chunk({"content": item.text})
-                    elif isinstance(item, Usage):
-                        reported = (item.prompt_tokens, item.completion_tokens)
-            except AiChatsError as exc:
-                if out.response is None:
-                    raise  # nothing sent yet: a plain JSON error with its status
-                return await out.fail(from_aichats(exc))
+        async with aclosing(state.watch(request, events, keepalive=True)) as items:
+            async for item in items:
+                if item is Tick.KEEPALIVE:
+                    await out.comment()
+                elif item is Tick.CLOSING:
+                    if out.response is None:
+                        raise shutting_down()
+                    return await out.fail(shutting_down())
+                elif item is Tick.ABANDONED:
+                    raise ConnectionResetError("the client went away")
+                elif isinstance(item, TextChunk) and item.text:
+                    parts.append(item.text)
+                    await out.send_chunk({"content": item.text})
+                elif isinstance(item, Usage):
+                    reported = (item.prompt_tokens, item.completion_tokens)
         text = "".join(parts)
         return await out.finish(_openai.usage(chat.messages, text, reported))
     except ConnectionResetError:
-        # The client went away; leaving the block above already closed the provider's stream.
-        logger.debug("client disconnected from a stream on %s", request.path)
-        return out.response if out.response is not None else web.Response()  # nobody listens
+        raise  # the client left: nobody to tell (the error middleware ends the request)
+    except Exception as exc:  # the stream's boundary, see below
+        if out.response is None:
+            raise  # nothing sent yet: the error middleware answers with a status
+        # The status line is sent: whatever failed, the client learns it in-band, and the
+        # stream ends without [DONE]. The provider was closed when the block above exited.
+        if isinstance(exc, AiChatsError):
+            error = from_aichats(exc)
+        else:
+            logger.error("internal error in a stream on %s", request.path, exc_info=exc)
+            error = internal_error()
+        return await out.fail(error)

@@ -8,11 +8,15 @@ aichats error                              status  type                     code
 =========================================  ======  =======================  ==================
 ProviderNotFoundError, ModelNotSupported   404     invalid_request_error    model_not_found
 InvalidRequestError                        400     invalid_request_error    invalid_request
+InvalidRequestError about provider options 500     server_error             server_misconfigured
 RateLimitError                             429     rate_limit_error         rate_limit_exceeded
 ProviderTimeoutError                       504     api_error                upstream_timeout
 other ProviderError, AllProvidersFailed    502     api_error                upstream_error
 PluginLoadError                            503     api_error                provider_unavailable
 =========================================  ======  =======================  ==================
+
+The messages of upstream failures are fixed per kind ("provider 'AiChats' could not be
+reached", "... answered HTTP 503"); their detail goes to the ``aichats_core.server`` log.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,11 +37,15 @@ from aichats_core.errors import (
     InvalidRequestError,
     ModelNotSupportedError,
     PluginLoadError,
+    ProviderConnectionError,
+    ProviderContractError,
     ProviderError,
     ProviderHTTPError,
     ProviderNotFoundError,
     ProviderTimeoutError,
     RateLimitError,
+    ResponseFormatError,
+    StreamInterruptedError,
 )
 
 logger = logging.getLogger("aichats_core.server")
@@ -88,10 +97,25 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_req
 
 
 def from_aichats(error: AiChatsError) -> ApiError:
-    """The client-facing form of an aichats error; upstream failures are logged here."""
+    """The client-facing form of an aichats error, logged here with its full detail.
+
+    Clients get a fixed message per kind of failure: the detail of a provider's failure can
+    hold upstream addresses, proxy hosts or a plugin's exception text, which stay in the log.
+    """
     if isinstance(error, ProviderNotFoundError | ModelNotSupportedError):
         return ApiError(404, str(error), param="model", code="model_not_found")
     if isinstance(error, InvalidRequestError):
+        if _OPTIONS_WORD.search(str(error)):
+            # Clients send no provider options: a refusal of options is the operator's doing.
+            logger.error("server misconfigured: %s", error)
+            return ApiError(
+                500,
+                "server misconfigured: a provider refused the options this server gives it;"
+                " the server's log says which",
+                type="server_error",
+                code="server_misconfigured",
+                headers={"x-should-retry": "false"},
+            )
         return bad_request(str(error))
     if isinstance(error, PluginLoadError):
         logger.error("%s", error)
@@ -104,52 +128,63 @@ def from_aichats(error: AiChatsError) -> ApiError:
             headers={"x-should-retry": "false"},
         )
     if isinstance(error, ProviderError | AllProvidersFailedError):
-        logger.warning("upstream failure: %s", error)
         return _upstream(error)
     logger.error("unmapped aichats error: %s: %s", type(error).__name__, error)
     return internal_error()
 
 
+_OPTIONS_WORD = re.compile(r"\boptions?\b", re.IGNORECASE)
+
+
 def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
     if isinstance(error, AllProvidersFailedError):
-        return ApiError(502, str(error), type="api_error", code="upstream_error")
-    what = _describe(error)
-    message = f"provider {error.provider!r} failed: {what}"
+        logger.warning("upstream failure: %s", error)
+        names = ", ".join(repr(name) for name, _ in error.errors) or "(none)"
+        return ApiError(
+            502,
+            f"every provider failed ({names}); the server's log says why",
+            type="api_error",
+            code="upstream_error",
+        )
+    if isinstance(error, ProviderContractError):
+        # A plugin's bug: its own traceback (the cause) is what its authors need.
+        logger.error("provider %r broke its contract: %s", error.provider, error, exc_info=error)
+    else:
+        logger.warning("provider %r failed: %s: %s", error.provider, type(error).__name__, error)
+    what = f"provider {error.provider!r}"
     if isinstance(error, RateLimitError):
+        message = f"{what} is rate limiting"
         headers = {}
         if error.retry_after is not None:
+            message += f"; retry after {error.retry_after:g}s"
             # Retry-After takes whole seconds; the OpenAI SDKs prefer the precise variant.
             headers["Retry-After"] = str(max(0, math.ceil(error.retry_after)))
             headers["retry-after-ms"] = str(max(0, round(error.retry_after * 1000)))
         return ApiError(
-            429,
-            f"provider {error.provider!r} is rate limiting: {what}",
-            type="rate_limit_error",
-            code="rate_limit_exceeded",
-            headers=headers,
+            429, message, type="rate_limit_error", code="rate_limit_exceeded", headers=headers
         )
     # Retrying a broken answer only repeats it: tell the SDKs, which honour this header.
     headers = {} if is_transient(error) else {"x-should-retry": "false"}
     if isinstance(error, ProviderTimeoutError):
-        return ApiError(504, message, type="api_error", code="upstream_timeout", headers=headers)
-    return ApiError(502, message, type="api_error", code="upstream_error", headers=headers)
+        return ApiError(
+            504, f"{what} timed out", type="api_error", code="upstream_timeout", headers=headers
+        )
+    return ApiError(
+        502, _failure(what, error), type="api_error", code="upstream_error", headers=headers
+    )
 
 
-def _describe(error: ProviderError) -> str:
-    """What happened upstream, without the upstream URL (the client has no business with it)."""
+def _failure(what: str, error: ProviderError) -> str:
+    """What went wrong upstream, in words that carry no upstream detail."""
     if isinstance(error, ProviderHTTPError):
-        text = f"HTTP {error.status}"
-        if error.body:
-            text += f": {error.body}"
-        if isinstance(error, RateLimitError) and error.retry_after is not None:
-            text += f" (retry after {error.retry_after:g}s)"
-        return text
-    return f"{_words(type(error).__name__)}: {error.detail}"
-
-
-def _words(name: str) -> str:
-    """``ProviderTimeoutError`` -> ``provider timeout error``: readable in a message."""
-    return "".join(f" {c.lower()}" if c.isupper() else c for c in name).strip()
+        return f"{what} answered HTTP {error.status}"
+    if isinstance(error, ProviderConnectionError):
+        return f"{what} could not be reached"
+    if isinstance(error, StreamInterruptedError):
+        return f"{what} stopped before the answer was complete"
+    if isinstance(error, ResponseFormatError):
+        return f"{what} answered something this server cannot read (see the server log)"
+    return f"{what} failed (see the server log)"
 
 
 def internal_error() -> ApiError:

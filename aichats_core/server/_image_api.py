@@ -19,12 +19,19 @@ from aichats_core.http import image_bytes
 from aichats_core.server import _openai
 from aichats_core.server._catalog import Target, catalog, default_image_target, resolve
 from aichats_core.server._errors import ApiError, bad_request, shutting_down
-from aichats_core.server._images import StoredImage
-from aichats_core.server._pacing import Tick, paced
+from aichats_core.server._hosts import parse_host
+from aichats_core.server._images import SERVED_TYPES, StoredImage
+from aichats_core.server._pacing import Tick
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
 
 FILES_PATH = "/v1/images/files/"
+FILE_HEADERS = {
+    "Cache-Control": "private, max-age=3600",
+    # The files come from the API's own origin: never let a browser run one as a page.
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
 
 
 async def generations(request: web.Request) -> web.Response:
@@ -40,16 +47,57 @@ async def generations(request: web.Request) -> web.Response:
             f" models: {', '.join(image_ids) or '(none)'}",
             "model",
         )
-    images = await _generate_all(state, target, ask)
-    data = []
-    for image in images:
+    base = public_base(request) if ask.response_format == "url" else ""  # before paying for it
+    async with state.image_slots:
+        images = await _generate_all(request, state, target, ask)
         if ask.response_format == "b64_json":
-            data.append({"b64_json": base64.b64encode(image.data).decode("ascii")})
+            data = [{"b64_json": base64.b64encode(image.data).decode("ascii")} for image in images]
         else:
-            name = state.images.put(image.data, image.content_type)
-            url = request.url.with_path(FILES_PATH + name).with_query(None)
-            data.append({"url": str(url)})
-    return web.json_response({"created": _openai.now(), "data": data})
+            data = [{"url": base + FILES_PATH + name} for name in _keep(state, target, images)]
+        return web.json_response({"created": _openai.now(), "data": data})
+
+
+def public_base(request: web.Request) -> str:
+    """Where the client reaches this server: ``public_url`` when set, else the scheme and the
+    ``Host`` of the request, once that parsed as a host (it is never echoed otherwise)."""
+    state = request.app[STATE]
+    if state.public_url is not None:
+        return state.public_url
+    host = request.headers.get("Host", "")
+    if parse_host(host) is None:
+        raise ApiError(
+            400,
+            "the Host header is not a valid host[:port], so no image URL can be built from it;"
+            " send a valid Host, or ask for response_format 'b64_json'",
+            param="response_format",
+            code="invalid_host",
+        )
+    return f"{request.scheme}://{host}"
+
+
+def _keep(state: ServerState, target: Target, images: list[StoredImage]) -> list[str]:
+    """Store the images for their URLs, or refuse before storing any of them."""
+    for image in images:
+        if image.content_type not in SERVED_TYPES:
+            raise ApiError(
+                502,
+                f"provider {target.provider!r} answered an image of type"
+                f" {image.content_type!r}, which this server does not serve from its own address"
+                f" (only {', '.join(sorted(SERVED_TYPES))}); ask for response_format 'b64_json'",
+                type="api_error",
+                code="unsupported_image_type",
+                headers={"x-should-retry": "false"},
+            )
+    size = sum(len(image.data) for image in images)
+    if size > state.images.max_bytes:
+        raise ApiError(
+            400,
+            f"the images are {size} bytes, more than the {state.images.max_bytes} bytes this"
+            " server keeps for URLs; ask for response_format 'b64_json'",
+            param="response_format",
+            code="image_too_large",
+        )
+    return state.images.put_all(images)
 
 
 async def image_file(request: web.Request) -> web.Response:
@@ -61,17 +109,15 @@ async def image_file(request: web.Request) -> web.Response:
             " recent images; use response_format 'b64_json' to keep them yourself)",
             code="image_not_found",
         )
-    return web.Response(
-        body=image.data,
-        content_type=image.content_type,
-        headers={"Cache-Control": "private, max-age=3600"},
-    )
+    return web.Response(body=image.data, content_type=image.content_type, headers=FILE_HEADERS)
 
 
 async def _generate_all(
-    state: ServerState, target: Target, ask: _openai.ImageRequest
+    request: web.Request, state: ServerState, target: Target, ask: _openai.ImageRequest
 ) -> list[StoredImage]:
-    tasks = [asyncio.ensure_future(_generate(state, target, ask.prompt)) for _ in range(ask.n)]
+    tasks = [
+        asyncio.ensure_future(_generate(request, state, target, ask.prompt)) for _ in range(ask.n)
+    ]
     try:
         return await asyncio.gather(*tasks)
     finally:
@@ -81,13 +127,17 @@ async def _generate_all(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _generate(state: ServerState, target: Target, prompt: str) -> StoredImage:
+async def _generate(
+    request: web.Request, state: ServerState, target: Target, prompt: str
+) -> StoredImage:
     events = state.call(target.provider, prompt, target.model)
     uri = None
-    async with aclosing(paced(events, interval=None, closing=state.require_closing())) as items:
+    async with aclosing(state.watch(request, events, keepalive=False)) as items:
         async for item in items:
             if item is Tick.CLOSING:
                 raise shutting_down()
+            if item is Tick.ABANDONED:
+                raise ConnectionResetError("the client went away")
             if isinstance(item, ImageResponse) and item.images:
                 uri = item.images[0]
                 break

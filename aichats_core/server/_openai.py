@@ -69,6 +69,10 @@ def parse_chat(body: object) -> ChatRequest:
     options = fields.get("stream_options")
     if options is not None and not isinstance(options, dict):
         raise bad_request("'stream_options' must be an object", "stream_options")
+    if options is not None and stream is not True:
+        raise bad_request(
+            "'stream_options' is only allowed when 'stream' is true", "stream_options"
+        )
     include_usage = (options or {}).get("include_usage", False)
     if not isinstance(include_usage, bool):
         raise bad_request(
@@ -154,13 +158,25 @@ def _content(content: object, where: str) -> str:
 
 def parse_images(body: object) -> ImageRequest:
     """Validate a ``POST /v1/images/generations`` body; ``size``, ``quality`` and ``style``
-    are checked, then ignored."""
+    are checked, then ignored; streaming and ``output_format`` are refused."""
     fields = _object(body)
     prompt = fields.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise bad_request("'prompt' must be a non-empty string", "prompt")
     for name in ("size", "quality", "style", "user"):
         _check(fields, name, (str,), "a string")
+    if fields.get("stream"):
+        raise bad_request("streaming images ('stream') is not supported", "stream")
+    if fields.get("partial_images"):
+        raise bad_request(
+            "'partial_images' is not supported: images are not streamed", "partial_images"
+        )
+    if fields.get("output_format") is not None:
+        raise bad_request(
+            "'output_format' is not supported: images come in the format the provider draws"
+            " (the file name or data says which)",
+            "output_format",
+        )
     n = fields.get("n", 1)
     if n is None:
         n = 1

@@ -1,21 +1,31 @@
-"""Provider options given as text: ``-o aichats.base_url=http://127.0.0.1:8765`` and the like.
+"""The server's settings as text, and the start-up checks of provider options.
 
-The command line and the gunicorn factory (``AICHATS_SERVE_OPTIONS``) share this syntax, so
-it lives apart from the server and imports nothing heavy.
+``-o aichats.base_url=http://127.0.0.1:8765`` on the command line and ``AICHATS_SERVE_OPTIONS``
+for the gunicorn factory share one syntax, and both front ends assemble ``create_app``'s
+arguments here, so this module imports nothing heavy: the command line parses with it.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aichats_core._registry import normalize_name
+from aichats_core._registry import default_registry, normalize_name
 from aichats_core.errors import InvalidRequestError
 
+API_KEY_VARIABLE = "AICHATS_API_KEY"
+"""The bearer token clients must send; ``--api-key`` wins over it."""
 OPTIONS_VARIABLE = "AICHATS_SERVE_OPTIONS"
 """Provider options for the gunicorn factory, as ``"aichats.base_url=... other.key=value"``."""
+MAX_BODY_VARIABLE = "AICHATS_MAX_BODY_BYTES"
+MAX_CONNECTIONS_VARIABLE = "AICHATS_MAX_CONNECTIONS"
+PUBLIC_URL_VARIABLE = "AICHATS_PUBLIC_URL"
+
+CALL_OPTIONS = frozenset({"proxy", "retries"})
+"""Options of the call rather than of the provider: the server takes them for every provider."""
 
 
 def parse_provider_option(text: str) -> tuple[str, str, Any]:
@@ -55,3 +65,107 @@ def options_from_environment(environ: Mapping[str, str]) -> dict[str, dict[str, 
     except ValueError as exc:
         raise InvalidRequestError(f"{OPTIONS_VARIABLE} cannot be split into words: {exc}") from None
     return merge_options(parse_provider_option(word) for word in words)
+
+
+def app_options(
+    *,
+    provider_options: Mapping[str, Mapping[str, Any]] | None = None,
+    api_key: str | None = None,
+    max_body_bytes: int | None = None,
+    max_connections: int | None = None,
+    public_url: str | None = None,
+) -> dict[str, Any]:
+    """``create_app``'s keyword arguments; ``None`` (and an empty key) leaves its default."""
+    given = {
+        "provider_options": provider_options,
+        "api_key": api_key or None,
+        "max_body_bytes": max_body_bytes,
+        "max_connections": max_connections,
+        "public_url": public_url or None,
+    }
+    return {name: value for name, value in given.items() if value is not None}
+
+
+def app_options_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``create_app``'s keyword arguments for the gunicorn factory, from the ``AICHATS_*``
+    variables."""
+    return app_options(
+        provider_options=options_from_environment(environ),
+        api_key=environ.get(API_KEY_VARIABLE),
+        max_body_bytes=_count(environ, MAX_BODY_VARIABLE, "a number of bytes"),
+        max_connections=_count(environ, MAX_CONNECTIONS_VARIABLE, "a number (0: no cap)"),
+        public_url=environ.get(PUBLIC_URL_VARIABLE),
+    )
+
+
+def _count(environ: Mapping[str, str], name: str, what: str) -> int | None:
+    raw = environ.get(name)
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequestError(f"{name} must be {what}, not {raw!r}") from None
+
+
+def checked_provider_options(
+    provider_options: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, dict[str, Any]]:
+    """Options by normalised provider name, checked now rather than at the first request.
+
+    The provider must be installed (else the close matches are named) and load. A provider
+    that declares its option names (``known_options``) has unknown keys refused here; for the
+    others a wrong key surfaces at the first call, as a 500 ``server_misconfigured``.
+    ``proxy`` and ``retries`` are settings of the call, checked here for every provider.
+    """
+    checked: dict[str, dict[str, Any]] = {}
+    for name, options in (provider_options or {}).items():
+        info = default_registry.info(name)  # ProviderNotFoundError, with the close matches
+        known = known_options(info.load())  # PluginLoadError: the plugin is broken
+        if "session" in options:
+            raise InvalidRequestError(
+                f"{name}.session cannot be set: the server shares its own session"
+            )
+        unknown = sorted(set(options) - CALL_OPTIONS - (known or set()))
+        if known is not None and unknown:
+            raise _unknown_options(info.name, unknown, known)
+        proxy, retries = options.get("proxy"), options.get("retries", 0)
+        if proxy is not None and not isinstance(proxy, str):
+            raise InvalidRequestError(f"{name}.proxy must be a URL string, not {proxy!r}")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise InvalidRequestError(f"{name}.retries must be an integer >= 0, not {retries!r}")
+        checked.setdefault(normalize_name(name), {}).update(options)
+    return checked
+
+
+def known_options(provider: type) -> frozenset[str] | None:
+    """The option names ``provider`` declares, or None when it declares none.
+
+    The provider protocol does not ask for a declaration, so this reads the convention some
+    providers follow: a collection of names called ``OPTIONS``, on the class or in the module
+    that defines it (AiChats keeps it there).
+    """
+    for owner in (provider, sys.modules.get(provider.__module__)):
+        declared = getattr(owner, "OPTIONS", None)
+        if (
+            isinstance(declared, frozenset | set | tuple | list)
+            and declared
+            and all(isinstance(name, str) for name in declared)
+        ):
+            return frozenset(declared)
+    return None
+
+
+def _unknown_options(
+    provider: str, unknown: list[str], known: frozenset[str]
+) -> InvalidRequestError:
+    import difflib
+
+    accepted = sorted((known | CALL_OPTIONS) - {"session"})
+    close = [match for key in unknown for match in difflib.get_close_matches(key, accepted, n=1)]
+    hint = f" (did you mean {', '.join(f'{provider}.{key}' for key in close)}?)" if close else ""
+    noun = "option" if len(unknown) == 1 else "options"
+    return InvalidRequestError(
+        f"provider {provider!r} has no {noun} {', '.join(map(repr, unknown))}{hint};"
+        f" it accepts {', '.join(accepted)}"
+    )

@@ -21,10 +21,10 @@ from yarl import URL
 from aichats_core._registry import list_providers, normalize_name
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._app import create_app
-from aichats_core.server._options import options_from_environment
+from aichats_core.server._hosts import is_ip_literal
+from aichats_core.server._options import app_options_from_environment
 from aichats_core.server._state import DEFAULT_SHUTDOWN_GRACE, STATE
 
-API_KEY_VARIABLE = "AICHATS_API_KEY"
 _SHUTDOWN_MARGIN = 2.0
 """Seconds beyond the grace period that aiohttp waits for handlers before cancelling them."""
 
@@ -41,8 +41,10 @@ async def serve(
     """Serve the API on ``host:port`` until cancelled (port 0: any free port).
 
     ``ready(url)`` is called with the server's root URL (``http://127.0.0.1:8000``; the API
-    is under ``/v1``) once it listens. ``emulate`` starts, in this process, the emulator of
-    every installed provider that ships one and points the provider at it; options given in
+    is under ``/v1``) once it listens. A client that hangs up cancels its handler, which stops
+    the provider's call; without an API key, ``host`` is one of the names requests may be
+    addressed to. ``emulate`` starts, in this process, the emulator of every installed
+    provider that ships one and points the provider at it; options given in
     ``provider_options`` win over the emulator's. Other keyword arguments go to
     ``create_app``.
     """
@@ -53,9 +55,15 @@ async def serve(
                 stack, app_options.get("provider_options")
             )
         app = create_app(**app_options)
-        app[STATE].shutdown_grace = shutdown_grace
+        state = app[STATE]
+        state.shutdown_grace = shutdown_grace
+        if not is_ip_literal(host):
+            state.host_names.add(host.lower().rstrip("."))
         runner = web.AppRunner(
-            app, handle_signals=False, shutdown_timeout=shutdown_grace + _SHUTDOWN_MARGIN
+            app,
+            handle_signals=False,
+            shutdown_timeout=shutdown_grace + _SHUTDOWN_MARGIN,
+            handler_cancellation=True,
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -106,25 +114,10 @@ async def gunicorn_app() -> web.Application:
     """The app for gunicorn, configured from the environment of each worker.
 
     ``AICHATS_API_KEY`` (bearer token), ``AICHATS_SERVE_OPTIONS`` (``"aichats.base_url=...
-    other.key=value"``) and ``AICHATS_MAX_BODY_BYTES``::
+    other.key=value"``), ``AICHATS_MAX_BODY_BYTES``, ``AICHATS_MAX_CONNECTIONS`` and
+    ``AICHATS_PUBLIC_URL``::
 
         gunicorn 'aichats_core.server:gunicorn_app' --worker-class aiohttp.GunicornWebWorker \\
             --bind 127.0.0.1:8000 --workers 4
     """
     return create_app(**app_options_from_environment(os.environ))
-
-
-def app_options_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "provider_options": options_from_environment(environ),
-        "api_key": environ.get(API_KEY_VARIABLE) or None,
-    }
-    limit = environ.get("AICHATS_MAX_BODY_BYTES")
-    if limit:
-        try:
-            options["max_body_bytes"] = int(limit)
-        except ValueError:
-            raise InvalidRequestError(
-                f"AICHATS_MAX_BODY_BYTES must be a number of bytes, not {limit!r}"
-            ) from None
-    return options

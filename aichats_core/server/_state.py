@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,33 +11,16 @@ from aiohttp import web
 
 from aichats_core._client import Client
 from aichats_core._models import MessageInput
-from aichats_core._registry import default_registry, normalize_name
-from aichats_core._stream import ResultStream
-from aichats_core.errors import InvalidRequestError
+from aichats_core._registry import normalize_name
+from aichats_core._stream import Event, ResultStream
 from aichats_core.server._images import ImageStore
+from aichats_core.server._pacing import Tick, paced
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
 """Seconds open streams may run on after shutdown begins before they are closed."""
-
-
-def checked_provider_options(
-    provider_options: Mapping[str, Mapping[str, Any]] | None,
-) -> dict[str, dict[str, Any]]:
-    """Options by normalised provider name; a provider nobody installed is a typo, said now.
-
-    ``proxy`` and ``retries`` are settings of the call rather than of the provider, so they
-    are checked here and handed to ``stream()`` as such.
-    """
-    checked: dict[str, dict[str, Any]] = {}
-    for name, options in (provider_options or {}).items():
-        default_registry.info(name)  # ProviderNotFoundError, with the close matches
-        proxy, retries = options.get("proxy"), options.get("retries", 0)
-        if proxy is not None and not isinstance(proxy, str):
-            raise InvalidRequestError(f"{name}.proxy must be a URL string, not {proxy!r}")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise InvalidRequestError(f"{name}.retries must be an integer >= 0, not {retries!r}")
-        checked.setdefault(normalize_name(name), {}).update(options)
-    return checked
+CONCURRENT_IMAGE_REQUESTS = 16
+"""Image requests generated at once; the others wait. Each holds up to ``n`` images (and
+their base64) in memory, so this bounds what a burst of them costs."""
 
 
 @dataclass
@@ -49,8 +32,20 @@ class ServerState:
     keepalive_interval: float
     created: int
     """When the app was made: the ``created`` of every model object."""
+    max_connections: int = 0
+    """Upstream connections open at once; 0: no cap."""
+    public_url: str | None = None
+    """Where clients reach the server (``https://api.example.com``), for image URLs."""
+    host_names: set[str] = field(default_factory=set)
+    """Names, beyond ``localhost`` and IP addresses, that requests may be addressed to when
+    there is no API key (the DNS rebinding guard): the bound host and ``public_url``'s."""
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    poll_interval: float = 1.0
+    """How often a waiting handler checks that its client is still connected."""
     images: ImageStore = field(default_factory=ImageStore)
+    image_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(CONCURRENT_IMAGE_REQUESTS)
+    )
     client: Client | None = None
     closing: asyncio.Future[None] | None = None
     """Done once the grace period after shutdown ran out: open streams must end now."""
@@ -67,6 +62,26 @@ class ServerState:
 
     def options_for(self, provider: str) -> dict[str, Any]:
         return self.provider_options.get(normalize_name(provider), {})
+
+    def watch(
+        self, request: web.Request, events: ResultStream, *, keepalive: bool
+    ) -> AsyncGenerator[Event | Tick, None]:
+        """``events`` paced for ``request``: keep-alives when asked for, the shutdown deadline,
+        and the client hanging up. aiohttp cancels a handler whose client left only when its
+        runner enables that (``serve()`` does, gunicorn's worker does not), so the connection
+        is also checked every ``poll_interval`` while waiting."""
+
+        def abandoned() -> bool:
+            transport = request.transport
+            return transport is None or transport.is_closing()
+
+        return paced(
+            events,
+            interval=self.keepalive_interval if keepalive else None,
+            closing=self.require_closing(),
+            abandoned=abandoned,
+            poll=self.poll_interval,
+        )
 
     def call(
         self, provider: str, messages: str | Iterable[MessageInput], model: str

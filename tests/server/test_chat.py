@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -10,6 +14,7 @@ from aichats_core import Usage
 from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
 
+StartServer = Callable[..., Awaitable[str]]
 HELLO = [{"role": "user", "content": "Hi"}]
 
 
@@ -127,5 +132,26 @@ async def test_the_sdk_raises_when_a_stream_fails_after_it_began(
     assert "".join(received) == "one"
     assert caught.value.code == "upstream_error"
     assert caught.value.type == "api_error"
-    assert "'AiChats'" in caught.value.message
-    assert "cut before the answer was complete" in caught.value.message
+    assert caught.value.message == "provider 'AiChats' stopped before the answer was complete"
+
+
+@pytest.mark.slow
+async def test_many_concurrent_chats_do_not_wait_for_a_pooled_connection(
+    start_server: StartServer, emulator: AiChatsEmulator
+) -> None:
+    # Each answer holds its upstream connection 0.4 s; waiting that long for a pooled one
+    # would count against the 0.3 s connect timeout (with the old cap of 100: 20 x 504).
+    emulator.script = Script(text="a b c d", events=4, delay=0.1)
+    base_url = await start_server(
+        provider_options={"aichats": {**emulator.provider_options(), "timeout": 0.3}}
+    )
+    body = {"model": "aichats", "messages": HELLO}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def chat() -> int:
+            async with http.post(base_url + "/chat/completions", json=body) as response:
+                await response.read()
+                return response.status
+
+        statuses = await asyncio.gather(*(chat() for _ in range(120)))
+    assert statuses == [200] * 120

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
 
 import aiohttp
 import openai
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
-from aichats_core import errors
-from aichats_core.server import _chat
+from aichats_core import AsyncGeneratorProvider, ProviderModelMixin, errors
+from aichats_core.server import _chat, _openai
 from aichats_core.server._errors import from_aichats
+from aichats_core.server._middlewares import began, errors_middleware
+from aichats_core.testing import ScriptedProvider, registered
+from aichats_core.types import Messages
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
 
 StartServer = Callable[..., Awaitable[str]]
 HELLO = [{"role": "user", "content": "Hi"}]
+CHAT = {"model": "aichats", "messages": HELLO, "stream": True}
 
 
 @pytest.mark.parametrize(
@@ -28,6 +37,8 @@ HELLO = [{"role": "user", "content": "Hi"}]
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"temperature": "hot"}, "temperature"),
         ({"stream": "yes"}, "stream"),
+        ({"stream_options": {"include_usage": True}}, "stream_options"),
+        ({"stream": False, "stream_options": {"include_usage": True}}, "stream_options"),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"messages": []}, "messages"),
         ({"messages": [{"role": "tool", "content": "x", "tool_call_id": "1"}]}, "messages[0].role"),
@@ -80,7 +91,7 @@ async def test_an_upstream_rate_limit_is_429_with_retry_after(
     assert caught.value.code == "rate_limit_exceeded"
     assert caught.value.type == "rate_limit_error"
     assert caught.value.response.headers["retry-after"] == "7"
-    assert "'AiChats' is rate limiting" in caught.value.message
+    assert caught.value.body["message"] == "provider 'AiChats' is rate limiting; retry after 7s"
 
 
 async def test_the_sdk_retries_a_rate_limit_as_told(
@@ -95,16 +106,24 @@ async def test_the_sdk_retries_a_rate_limit_as_told(
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_an_upstream_failure_before_any_byte_is_a_502(
-    client: AsyncOpenAI, emulator: AiChatsEmulator, stream: bool
+    client: AsyncOpenAI,
+    emulator: AiChatsEmulator,
+    caplog: pytest.LogCaptureFixture,
+    stream: bool,
 ) -> None:
     emulator.enqueue(Script(status=500, error_body='{"detail": "upstream exploded"}'))
-    with pytest.raises(openai.InternalServerError) as caught:
+    with (
+        caplog.at_level(logging.WARNING, "aichats_core.server"),
+        pytest.raises(openai.InternalServerError) as caught,
+    ):
         await client.chat.completions.create(model="aichats", messages=HELLO, stream=stream)
     error = caught.value
     assert (error.status_code, error.type, error.code) == (502, "api_error", "upstream_error")
-    assert error.body["message"].startswith("provider 'AiChats' failed: HTTP 500")
-    assert "upstream exploded" in error.message
-    assert emulator.url not in error.message  # the upstream's address is none of its business
+    # What the upstream said, and where it is, are the server's business only: in its log.
+    assert error.body["message"] == "provider 'AiChats' answered HTTP 500"
+    assert "upstream exploded" in caplog.text
+    assert emulator.url in caplog.text
+    assert "Traceback" not in caplog.text  # an expected failure: one line
 
 
 async def test_an_upstream_timeout_is_a_504(
@@ -118,6 +137,7 @@ async def test_an_upstream_timeout_is_a_504(
         with pytest.raises(openai.InternalServerError) as caught:
             await sdk.chat.completions.create(model="aichats", messages=HELLO)
     assert (caught.value.status_code, caught.value.code) == (504, "upstream_timeout")
+    assert caught.value.body["message"] == "provider 'AiChats' timed out"
 
 
 async def test_authentication(start_server: StartServer) -> None:
@@ -186,7 +206,8 @@ async def test_malformed_requests_get_json_errors_without_tracebacks(
     status: int,
     code: str,
 ) -> None:
-    async with http.request(method, base_url + path, data=body) as response:
+    headers = {"Content-Type": "application/json"} if method == "POST" else {}
+    async with http.request(method, base_url + path, data=body, headers=headers) as response:
         text = await response.text()
         assert response.status == status
         assert response.content_type == "application/json"
@@ -208,6 +229,12 @@ async def test_malformed_requests_get_json_errors_without_tracebacks(
             "model_not_found",
         ),
         (errors.InvalidRequestError("bad"), 400, "invalid_request_error", "invalid_request"),
+        (
+            errors.InvalidRequestError("P: unknown option(s) 'timout'"),
+            500,
+            "server_error",
+            "server_misconfigured",
+        ),
         (
             errors.RateLimitError("P", retry_after=1.5),
             429,
@@ -236,3 +263,174 @@ def test_the_error_mapping(error: errors.AiChatsError, status: int, kind: str, c
         assert mapped.headers["retry-after-ms"] == "1500"
     if isinstance(error, errors.ResponseFormatError | errors.PluginLoadError):
         assert mapped.headers["x-should-retry"] == "false"  # a retry repeats the same failure
+
+
+SECRET = "10.1.2.3:4455 and KeyError('api-token')"
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (errors.ProviderConnectionError("P", f"connecting to {SECRET}"), "could not be reached"),
+        (errors.ProviderHTTPError("P", 503, SECRET, url=SECRET), "answered HTTP 503"),
+        (errors.ProviderTimeoutError("P", f"no answer from {SECRET}"), "timed out"),
+        (errors.RateLimitError("P", SECRET, retry_after=2), "is rate limiting; retry after 2s"),
+        (errors.RateLimitError("P", SECRET), "is rate limiting"),
+        (
+            errors.StreamInterruptedError("P", SECRET),
+            "stopped before the answer was complete",
+        ),
+        (
+            errors.ResponseFormatError("P", SECRET),
+            "answered something this server cannot read (see the server log)",
+        ),
+        (errors.ProviderContractError("P", SECRET), "failed (see the server log)"),
+        (errors.ProviderError("P", SECRET), "failed (see the server log)"),
+    ],
+)
+def test_clients_get_a_fixed_message_and_the_log_gets_the_detail(
+    error: errors.ProviderError, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, "aichats_core.server"):
+        mapped = from_aichats(error)
+    assert mapped.message == f"provider 'P' {message}"
+    assert SECRET in caplog.text
+
+
+async def test_an_unreachable_provider_is_named_but_not_its_address(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    address = f"127.0.0.1:{closed.getsockname()[1]}"
+    closed.close()  # nothing listens there
+    base_url = await start_server(provider_options={"aichats": {"base_url": f"http://{address}"}})
+    async with AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0, timeout=10) as sdk:
+        with (
+            caplog.at_level(logging.WARNING, "aichats_core.server"),
+            pytest.raises(openai.InternalServerError) as caught,
+        ):
+            await sdk.chat.completions.create(model="aichats", messages=HELLO)
+    assert caught.value.body["message"] == "provider 'AiChats' could not be reached"
+    assert address in caplog.text
+
+
+class Buggy(AsyncGeneratorProvider, ProviderModelMixin):
+    """A plugin with a bug after its first piece of text."""
+
+    url = "https://buggy.invalid"
+    default_model = "m"
+    models: ClassVar[list[str]] = ["m"]
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        yield "partial "
+        raise KeyError("internal-secret-detail")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_plugins_bug_is_logged_with_its_traceback_and_not_shown(
+    base_url: str, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture, stream: bool
+) -> None:
+    body = {"model": "buggy/m", "messages": HELLO, "stream": stream}
+    with registered("buggy", Buggy), caplog.at_level(logging.WARNING, "aichats_core.server"):
+        async with http.post(base_url + "/chat/completions", json=body) as response:
+            text = await response.text()
+    assert "internal-secret-detail" not in text
+    last = text.strip().split("\n\n")[-1].removeprefix("data: ")
+    error = json.loads(last)["error"]
+    assert error["message"] == "provider 'buggy' failed (see the server log)"
+    assert error["code"] == "upstream_error"
+    assert "internal-secret-detail" in caplog.text
+    assert "Traceback" in caplog.text  # a plugin's bug: its authors need the traceback
+
+
+async def test_a_provider_refusing_the_servers_options_is_a_misconfiguration(
+    start_server: StartServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    picky = ScriptedProvider.script(
+        error=errors.InvalidRequestError("picky: unknown option(s) 'colour'"), error_after=0
+    )
+    with registered("picky", picky):
+        base_url = await start_server(provider_options={"picky": {"colour": "red"}})
+        async with AsyncOpenAI(base_url=base_url, api_key="k", max_retries=0, timeout=10) as sdk:
+            with (
+                caplog.at_level(logging.ERROR, "aichats_core.server"),
+                pytest.raises(openai.InternalServerError) as caught,
+            ):
+                await sdk.chat.completions.create(model="picky", messages=HELLO)
+    assert (caught.value.status_code, caught.value.code) == (500, "server_misconfigured")
+    assert caught.value.body["message"].startswith("server misconfigured:")
+    assert "colour" not in caught.value.body["message"]
+    assert "unknown option(s) 'colour'" in caplog.text
+
+
+async def test_a_server_bug_mid_stream_ends_the_stream_in_band(
+    start_server: StartServer,
+    emulator: AiChatsEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base_url = await start_server()
+    emulator.enqueue(Script(text="a b c", events=3, delay=0.01))
+    real, calls = _openai.chunk, []
+
+    def flaky(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        calls.append(args)
+        if len(calls) == 3:
+            raise RuntimeError("bug while formatting")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_openai, "chunk", flaky)
+    port = int(base_url.split(":")[-1].split("/")[0])
+    with caplog.at_level(logging.ERROR, "aichats_core.server"):
+        raw = await raw_request(port, "POST", "/v1/chat/completions", json.dumps(CHAT).encode())
+    # One response: its status line, then the stream, ending with the error and no [DONE].
+    assert raw.count(b"HTTP/1.1 ") == 1
+    assert raw.startswith(b"HTTP/1.1 200 OK")
+    events = [line for line in raw.split(b"\r\n") if line.startswith(b"data: ")]
+    error = json.loads(events[-1].removeprefix(b"data: "))["error"]
+    assert (error["message"], error["code"]) == ("internal error", "internal_error")
+    assert b"[DONE]" not in raw
+    assert "bug while formatting" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+async def test_the_error_middleware_never_answers_twice(http: aiohttp.ClientSession) -> None:
+    async def half(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        began(response)
+        await response.prepare(request)
+        await response.write(b"begun")
+        raise RuntimeError("after the status line")
+
+    app = web.Application(middlewares=[errors_middleware])
+    app.router.add_get("/half", half)
+    async with TestServer(app, host="127.0.0.1") as server:
+        raw = await raw_request(server.port, "GET", "/half")
+    assert raw.count(b"HTTP/1.1 ") == 1
+    assert raw.startswith(b"HTTP/1.1 200 OK")
+    assert b"begun" in raw
+    assert b"internal error" not in raw
+
+
+async def raw_request(
+    port: int, method: str, path: str, body: bytes = b"", headers: bytes = b""
+) -> bytes:
+    """Bytes on the wire, for what an HTTP client would hide (two responses, bad headers)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            + headers
+            + b"\r\n"
+            + body
+        )
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+        await writer.wait_closed()

@@ -15,7 +15,9 @@ from openai import AsyncOpenAI
 from PIL import Image
 
 from aichats_core import ImageResponse
-from aichats_core.server._images import ImageStore
+from aichats_core.server import create_app
+from aichats_core.server._images import ImageStore, StoredImage
+from aichats_core.server._state import STATE
 from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats._images import draw
 from providers.aichats.emulator import AiChatsEmulator, Script
@@ -122,3 +124,54 @@ def test_the_store_forgets_the_least_recently_used_image_first() -> None:
     assert store.get(first) is None
     assert store.get(third) is None
     assert len(store) == 1
+
+
+def test_the_store_refuses_what_it_could_not_keep() -> None:
+    store = ImageStore(max_images=2, max_bytes=10)
+    kept = store.put(b"1234", "image/png")
+    with pytest.raises(ValueError, match="do not fit"):
+        store.put(b"0123456789A", "image/png")
+    with pytest.raises(ValueError, match="do not fit"):
+        store.put_all([StoredImage(b"1", "image/png")] * 3)
+    with pytest.raises(ValueError, match="not 'image/svg\\+xml'"):
+        store.put(b"<svg/>", "image/svg+xml")
+    assert store.get(kept) is not None  # a refusal evicts nothing
+    one, two = store.put_all([StoredImage(b"12345", "image/png")] * 2)
+    assert store.get(one) is not None  # one answer's images never push each other out
+    assert store.get(two) is not None
+
+
+async def test_images_over_the_stores_budget_are_refused_not_dead_urls(
+    emulator: AiChatsEmulator,
+) -> None:
+    app = create_app(provider_options={"aichats": emulator.provider_options()})
+    app[STATE].images = ImageStore(max_bytes=100)  # the emulator's PNG is bigger
+    async with (
+        TestServer(app, host="127.0.0.1") as server,
+        AsyncOpenAI(base_url=str(server.make_url("/v1")), api_key="k", max_retries=0) as sdk,
+    ):
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.images.generate(model="aichats/dalle", prompt="x")
+        assert (caught.value.code, caught.value.param) == ("image_too_large", "response_format")
+        assert len(app[STATE].images) == 0
+        result = await sdk.images.generate(
+            model="aichats/dalle", prompt="x", response_format="b64_json"
+        )
+    assert (result.data or [])[0].b64_json
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"stream": True}, "stream"),
+        ({"partial_images": 2}, "partial_images"),
+        ({"output_format": "webp"}, "output_format"),
+    ],
+)
+async def test_what_images_cannot_do_is_a_400_naming_the_field(
+    client: AsyncOpenAI, emulator: AiChatsEmulator, fields: dict[str, object], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        await client.images.generate(model="aichats/dalle", prompt="x", extra_body=fields)
+    assert caught.value.param == param
+    assert emulator.requests == []

@@ -9,6 +9,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from aichats_core.server import _catalog
+from aichats_core.testing import ScriptedProvider, registered
 
 
 async def test_the_list_names_every_model_as_provider_slash_model(client: AsyncOpenAI) -> None:
@@ -21,10 +22,12 @@ async def test_the_list_names_every_model_as_provider_slash_model(client: AsyncO
     assert gpt4.created > 0
 
 
-async def test_a_model_can_be_retrieved_by_id_or_by_bare_provider(client: AsyncOpenAI) -> None:
+async def test_a_model_is_retrieved_under_its_canonical_id(client: AsyncOpenAI) -> None:
     model = await client.models.retrieve("aichats/dalle")
     assert (model.id, model.owned_by) == ("aichats/dalle", "aichats")
-    assert (await client.models.retrieve("AiChats")).id == "AiChats"
+    # A bare provider name is its default model; names ignore case, '-' and '_'.
+    assert (await client.models.retrieve("AiChats")).id == "aichats/gpt-4"
+    assert (await client.models.retrieve("ai_chats/gpt-4")).id == "aichats/gpt-4"
 
 
 @pytest.mark.parametrize(
@@ -52,3 +55,19 @@ async def test_broken_providers_are_left_out_of_the_list(
     ids = [model.id async for model in client.models.list()]
     assert "aichats/gpt-4" in ids
     assert not any(model_id.startswith("broken/") for model_id in ids)
+
+
+async def test_a_provider_of_any_model_id_lists_none_and_answers_any(
+    client: AsyncOpenAI,
+) -> None:
+    anything = ScriptedProvider.script("Hi", models=[], image_models=[])
+    with registered("anything", anything):
+        ids = [model.id async for model in client.models.list()]
+        model = await client.models.retrieve("anything/some-model-v2")
+        answer = await client.chat.completions.create(
+            model="anything/some-model-v2", messages=[{"role": "user", "content": "x"}]
+        )
+    assert not any(model_id.startswith("anything") for model_id in ids)
+    assert (model.id, model.owned_by) == ("anything/some-model-v2", "anything")
+    assert answer.choices[0].message.content == "Hi"
+    assert anything.calls[0].model == "some-model-v2"

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
 import aichats_core.server
-from aichats_core.errors import InvalidRequestError, ProviderNotFoundError
-from aichats_core.server import create_app, gunicorn_app
-from aichats_core.server._options import options_from_environment, parse_provider_option
+from aichats_core.errors import InvalidRequestError, PluginLoadError, ProviderNotFoundError
+from aichats_core.server import _options, create_app, gunicorn_app
+from aichats_core.server._options import (
+    app_options_from_environment,
+    known_options,
+    options_from_environment,
+    parse_provider_option,
+)
+from aichats_core.server._state import STATE
+from aichats_core.testing import ScriptedProvider
+from providers.aichats import AiChats
 from providers.aichats.emulator import AiChatsEmulator, default_reply
 
 
@@ -56,6 +65,70 @@ def test_create_app_refuses_what_cannot_work() -> None:
         create_app(provider_options={"aichats": {"retries": "many"}})
     with pytest.raises(InvalidRequestError, match="api_key is empty"):
         create_app(api_key="")
+    with pytest.raises(InvalidRequestError, match="max_connections"):
+        create_app(max_connections=-1)
+    with pytest.raises(InvalidRequestError, match="session cannot be set"):
+        create_app(provider_options={"aichats": {"session": "mine"}})
+
+
+def test_unknown_options_are_refused_at_start_when_the_provider_declares_its_own() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        create_app(provider_options={"aichats": {"timout": 5, "proxy": "http://p:1"}})
+    assert str(caught.value).startswith(
+        "provider 'aichats' has no option 'timout' (did you mean aichats.timeout?); it accepts"
+    )
+    create_app(provider_options={"aichats": {"timeout": 5, "retries": 1}})
+
+
+def test_known_options_are_read_from_the_provider_or_its_module() -> None:
+    assert known_options(AiChats) is not None
+    assert "base_url" in (known_options(AiChats) or ())
+    declared = ScriptedProvider.script(OPTIONS=("colour",))
+    assert known_options(declared) == {"colour"}
+    assert known_options(ScriptedProvider.script()) is None  # declares nothing: checked per call
+
+
+def test_a_provider_that_does_not_load_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def load() -> type:
+        raise PluginLoadError("broken", distribution="d", cause="ImportError: no module 'x'")
+
+    broken = SimpleNamespace(name="broken", load=load)
+    monkeypatch.setattr(_options, "default_registry", SimpleNamespace(info=lambda name: broken))
+    with pytest.raises(PluginLoadError, match="no module 'x'"):
+        create_app(provider_options={"broken": {"x": 1}})
+
+
+async def test_the_upstream_connection_cap_is_the_apps(emulator: AiChatsEmulator) -> None:
+    for given, limit in ((None, 0), (5, 5)):
+        options = {} if given is None else {"max_connections": given}
+        app = create_app(provider_options={"aichats": emulator.provider_options()}, **options)
+        async with TestServer(app, host="127.0.0.1"):
+            connector = app[STATE].require_client().session.connector
+            assert connector is not None
+            assert connector.limit == limit
+
+
+def test_the_environment_configures_every_setting() -> None:
+    assert app_options_from_environment(
+        {
+            "AICHATS_API_KEY": "k",
+            "AICHATS_SERVE_OPTIONS": "aichats.timeout=5",
+            "AICHATS_MAX_BODY_BYTES": "100",
+            "AICHATS_MAX_CONNECTIONS": "0",
+            "AICHATS_PUBLIC_URL": "https://api.example.com",
+        }
+    ) == {
+        "provider_options": {"aichats": {"timeout": 5}},
+        "api_key": "k",
+        "max_body_bytes": 100,
+        "max_connections": 0,
+        "public_url": "https://api.example.com",
+    }
+    assert app_options_from_environment({"AICHATS_API_KEY": ""}) == {"provider_options": {}}
+    with pytest.raises(InvalidRequestError, match="AICHATS_MAX_CONNECTIONS must be a number"):
+        app_options_from_environment({"AICHATS_MAX_CONNECTIONS": "many"})
 
 
 async def test_the_gunicorn_factory_reads_the_environment(

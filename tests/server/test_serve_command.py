@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -18,6 +20,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from aichats_core.cli._parser import build_parser
+from aichats_core.cli._serve import add_arguments
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
 
 AICHATS = str(Path(sys.executable).with_name("aichats"))
@@ -39,26 +43,46 @@ def _clean(environ: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[str]:
-    """``aichats serve --emulate`` on a free port, with an API key; yields the base URL."""
-    process = subprocess.Popen(
-        [AICHATS, "serve", "--emulate", "--port", "0", "--api-key", "k"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**_clean(os.environ), "AICHATS_API_KEY": "not-this-one"},
-    )
+def first_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """The first line the process prints, or a failure after ``timeout`` seconds."""
     assert process.stdout is not None
-    line = process.stdout.readline()
+    readable, _, _ = select.select([process.stdout], [], [], timeout)
+    assert readable, f"nothing printed within {timeout} s"
+    return process.stdout.readline()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``aichats serve --emulate`` on a free port, with an API key; yields the base URL.
+
+    Its log goes to a file, not to a pipe nobody reads until the end (a full pipe would
+    block the server)."""
+    log = tmp_path_factory.mktemp("served") / "stderr.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [AICHATS, "serve", "--emulate", "--port", "0", "--api-key", "k"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**_clean(os.environ), "AICHATS_API_KEY": "not-this-one"},
+        )
     try:
+        line = first_line(process, timeout=20)
         assert line.startswith("aichats serve: OpenAI-compatible API at http://127.0.0.1:"), line
         yield line.split()[-1]
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=20)
-        assert process.returncode == 0, stderr
-        assert "Traceback" not in stderr
+        try:
+            process.wait(timeout=20)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                process.wait()
+            assert process.stdout is not None
+            process.stdout.close()
+        text = log.read_text()
+        assert process.returncode == 0, text
+        assert "Traceback" not in text
 
 
 def test_the_sync_client_lists_chats_streams_and_draws(served: str) -> None:
@@ -146,6 +170,7 @@ async def test_sigterm_ends_open_streams_and_exits_0(emulator: AiChatsEmulator) 
         (("--port", "70000"), 2, "from 0 to 65535"),
         (("--max-body-bytes", "0"), 2, "must be greater than 0"),
         (("-o", "aichat.base_url=http://127.0.0.1:1"), 1, "did you mean 'aichats'?"),
+        (("-o", "aichats.timout=5"), 1, "has no option 'timout' (did you mean aichats.timeout?)"),
     ],
 )
 def test_bad_usage(args: tuple[str, ...], status: int, expected: str) -> None:
@@ -153,6 +178,23 @@ def test_bad_usage(args: tuple[str, ...], status: int, expected: str) -> None:
     assert result.returncode == status, result
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+    if status == 1:  # a failure at start (2 is argparse's usage error, with the usage line)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_serve_flags_beyond_the_basics() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--max-connections", "0", "--public-url", "https://api.example"])
+    assert (args.max_connections, args.public_url) == (0, "https://api.example")
+    assert parser.parse_args([]).max_connections is None  # create_app's default: no cap
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-connections", "-1"])
+
+
+def test_the_command_line_has_those_flags() -> None:
+    args = build_parser().parse_args(["serve", "--max-connections", "5", "--public-url", "x"])
+    assert (args.max_connections, args.public_url) == (5, "x")
 
 
 async def test_a_port_in_use_is_one_readable_line(emulator: AiChatsEmulator) -> None:
