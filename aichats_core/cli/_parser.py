@@ -89,9 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds open streams may run on after SIGTERM before they are closed (5)",
     )
-    from aichats_core.cli._serve import add_arguments as add_serve_arguments  # light imports
-
-    add_serve_arguments(serve)
+    serve.add_argument(
+        "--max-connections",
+        type=_non_negative_int,
+        default=None,
+        metavar="N",
+        help="connections to providers open at once (default 0: no cap)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"
+        " image URLs start with it",
+    )
     return parser
 
 
@@ -134,6 +144,13 @@ def _port(text: str) -> int:
     value = _integer(text)
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be a port number from 0 to 65535")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 (no cap) or more")
     return value
 
 

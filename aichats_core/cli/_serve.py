@@ -3,8 +3,7 @@
 The first signal shuts down gracefully (open streams get ``--shutdown-grace`` seconds, then
 end with an in-band error); a second one stops waiting for them.
 
-The parser takes this command's flags from here (``add_arguments``), so the module's own
-imports stay as light as the parser's: asyncio and the server come in when it runs.
+Its imports stay light: asyncio and the server come in only when it runs.
 """
 
 from __future__ import annotations
@@ -14,33 +13,6 @@ import ipaddress
 import os
 import sys
 from typing import Any
-
-
-def add_arguments(serve: argparse.ArgumentParser) -> None:
-    """The flags of ``aichats serve`` beyond address, options, key and limits."""
-    serve.add_argument(
-        "--max-connections",
-        type=_count,
-        default=None,
-        metavar="N",
-        help="connections to providers open at once (default 0: no cap)",
-    )
-    serve.add_argument(
-        "--public-url",
-        metavar="URL",
-        help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"
-        " image URLs start with it",
-    )
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 (no cap) or more")
-    return value
 
 
 def serve_command(args: argparse.Namespace) -> int:
