@@ -8,9 +8,9 @@ connections are reused; that is most of the cost of short calls.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from aichats_core._closing import AsyncClosing
 from aichats_core._models import MessageInput
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream, start
@@ -35,7 +35,7 @@ def _merge_provider_options(
     return merged
 
 
-class Client:
+class Client(AsyncClosing):
     """An async context manager sharing one HTTP session across calls.
 
     ``options`` given here are defaults for every call (for example ``timeout`` or
@@ -70,14 +70,6 @@ class Client:
     async def __aenter__(self) -> Client:
         self._ensure_session()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the session this client opened (a session passed in is left to its owner)."""

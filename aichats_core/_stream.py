@@ -8,10 +8,10 @@ item it yields into a result event, and ends with a ``Finish`` event.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
-from types import TracebackType
 from typing import Any, TypeAlias
 
 from aichats_core._calls import Event, fall_back, retrying
+from aichats_core._closing import AsyncClosing
 from aichats_core._models import ImageResponse, MessageInput, TextChunk, validate_messages
 from aichats_core._registry import normalize_name
 from aichats_core._retry import RetryPolicy
@@ -34,7 +34,7 @@ ProviderOptions: TypeAlias = Mapping[str, Mapping[str, Any]]
 """Options for one provider of a chain only, by provider name."""
 
 
-class ResultStream(AsyncIterator[Event]):
+class ResultStream(AsyncClosing, AsyncIterator[Event]):
     """The events of one call. Iterate it; ``async with`` it to close it the moment you leave.
 
     Breaking out of a plain ``async for`` also releases the connection, as soon as the event
@@ -53,17 +53,6 @@ class ResultStream(AsyncIterator[Event]):
     async def aclose(self) -> None:
         """Stop the provider and release its connection now."""
         await self._events.aclose()
-
-    async def __aenter__(self) -> ResultStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def text(self) -> str:
         """Consume the stream and return the text, or the first image URI for an image answer."""

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from aichats_core._closing import AsyncClosing
 from aichats_core.errors import (
     InvalidRequestError,
     ProviderHTTPError,
@@ -56,7 +57,7 @@ def _proxy_settings(session: aiohttp.ClientSession) -> ProxySettings:
     return settings
 
 
-class HttpSession:
+class HttpSession(AsyncClosing):
     """One provider call's HTTP: reuses ``session`` when given, otherwise owns one until closed.
 
     Every transport failure inside ``request`` comes out as an error from
@@ -91,18 +92,8 @@ class HttpSession:
         proxy = redact(self._explicit_proxy) if self._explicit_proxy else None
         return f"<HttpSession provider={self.provider!r} proxy={proxy!r} timeout={self.timeout!r}>"
 
-    async def __aenter__(self) -> HttpSession:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
+    async def aclose(self) -> None:
+        """Close the session if this ``HttpSession`` opened it; a caller's session stays open."""
         if self._owns_session:
             await self.session.close()
 
