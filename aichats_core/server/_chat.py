@@ -56,12 +56,8 @@ async def _complete(
 ) -> web.StreamResponse:
     parts: list[str] = []
     reported: tuple[int | None, int | None] = (None, None)
-    async with aclosing(state.watch(request, events, keepalive=False)) as items:
+    async with aclosing(state.answer(request, events)) as items:
         async for item in items:
-            if item is Tick.CLOSING:
-                raise shutting_down()
-            if item is Tick.ABANDONED:
-                raise ConnectionResetError("the client went away")
             if isinstance(item, TextChunk):
                 parts.append(item.text)
             elif isinstance(item, Usage):

@@ -18,10 +18,9 @@ from aichats_core.errors import ResponseFormatError
 from aichats_core.http import image_bytes
 from aichats_core.server import _openai
 from aichats_core.server._catalog import Target, catalog, default_image_target, resolve
-from aichats_core.server._errors import ApiError, bad_request, shutting_down
+from aichats_core.server._errors import ApiError, bad_request
 from aichats_core.server._hosts import parse_host
 from aichats_core.server._images import SERVED_TYPES, StoredImage
-from aichats_core.server._pacing import Tick
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
 
@@ -132,12 +131,8 @@ async def _generate(
 ) -> StoredImage:
     events = state.call(target.provider, prompt, target.model)
     uri = None
-    async with aclosing(state.watch(request, events, keepalive=False)) as items:
+    async with aclosing(state.answer(request, events)) as items:
         async for item in items:
-            if item is Tick.CLOSING:
-                raise shutting_down()
-            if item is Tick.ABANDONED:
-                raise ConnectionResetError("the client went away")
             if isinstance(item, ImageResponse) and item.images:
                 uri = item.images[0]
                 break

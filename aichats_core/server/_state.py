@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,22 @@ class ServerState:
             abandoned=abandoned,
             poll=self.poll_interval,
         )
+
+    async def answer(
+        self, request: web.Request, events: ResultStream
+    ) -> AsyncGenerator[Event, None]:
+        """The events of a call answered in one piece (no keep-alives): a shutdown or a client
+        that hung up ends it with an error instead of a tick."""
+        from aichats_core.server._errors import shutting_down
+
+        async with aclosing(self.watch(request, events, keepalive=False)) as items:
+            async for item in items:
+                if item is Tick.CLOSING:
+                    raise shutting_down()
+                if item is Tick.ABANDONED:
+                    raise ConnectionResetError("the client went away")
+                if not isinstance(item, Tick):  # keep-alives were not asked for
+                    yield item
 
     def call(
         self, provider: str, messages: str | Iterable[MessageInput], model: str
