@@ -6,7 +6,8 @@ reads and the translation of transport failures come from ``aichats_core.http``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
@@ -75,7 +76,7 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
         if not messages:
             raise InvalidRequestError(f"{name}: no messages to send")
         model = cls.get_model(model)  # the core resolved it already; direct callers may not
-        try:
+        with _masked(options):
             async with HttpSession(
                 name, session=options.session, proxy=proxy, timeout=options.timeout
             ) as http:
@@ -85,11 +86,6 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
                     model = await default_model(http, options)
                 async for item in _chat(http, options, model, messages):
                     yield item
-        except AiChatsError as exc:
-            public = _public_error(exc, options)
-            if public is exc:
-                raise
-            raise public from None  # the same error, reworded: the original is masked too
 
     @classmethod
     async def list_models(
@@ -115,16 +111,11 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
 
         given = {"base_url": base_url, "api_key": api_key, "session": session, "timeout": timeout}
         options = cls._options({key: value for key, value in given.items() if value is not None})
-        try:
+        with _masked(options):
             async with HttpSession(
                 cls.__name__, session=options.session, proxy=proxy, timeout=options.timeout
             ) as http:
                 return await fetch_models(http, options)
-        except AiChatsError as exc:
-            public = _public_error(exc, options)
-            if public is exc:
-                raise
-            raise public from None  # the same error, reworded: the original is masked too
 
     @classmethod
     def forget_models(cls) -> None:
@@ -207,6 +198,18 @@ def _usage(counts: tuple[int | None, int | None]) -> Usage:
     from aichats_core import Usage
 
     return Usage(prompt_tokens=counts[0], completion_tokens=counts[1])
+
+
+@contextmanager
+def _masked(options: Options) -> Iterator[None]:
+    """Errors leave the block as callers should see them (``_public_error``)."""
+    try:
+        yield
+    except AiChatsError as exc:
+        public = _public_error(exc, options)
+        if public is exc:
+            raise
+        raise public from None  # the same error, reworded: the original is masked too
 
 
 def _public_error(error: AiChatsError, options: Options) -> AiChatsError:
