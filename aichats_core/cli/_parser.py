@@ -78,9 +78,38 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body-bytes",
         type=_positive_int,
-        default=1_048_576,
         metavar="BYTES",
-        help="largest request body accepted, in bytes (1048576)",
+        help="largest request body accepted, in bytes, after decompression (1048576)",
+    )
+    serve.add_argument(
+        "--head-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="time a client has to send a whole request head (10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_positive,
+        metavar="SECONDS",
+        help="time a client has to send a whole request body (30)",
+    )
+    serve.add_argument(
+        "--max-clients",
+        type=_non_negative_int,
+        metavar="N",
+        help="client connections open at once; more get 503 (default 0: from the file limit)",
+    )
+    serve.add_argument(
+        "--max-answer-bytes",
+        type=_positive_int,
+        metavar="BYTES",
+        help="largest answer collected for a non-streaming chat completion (16777216)",
+    )
+    serve.add_argument(
+        "--max-json-depth",
+        type=_positive_int,
+        metavar="N",
+        help="deepest nesting of arrays and objects in a request body (64)",
     )
     serve.add_argument(
         "--shutdown-grace",

@@ -19,6 +19,7 @@ def serve_command(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    from aichats_core.server._limits import LIMIT_NAMES
     from aichats_core.server._options import (
         API_KEY_VARIABLE,
         app_options,
@@ -29,9 +30,9 @@ def serve_command(args: argparse.Namespace) -> int:
     options = app_options(
         provider_options=merge_options(args.options),
         api_key=args.api_key if args.api_key is not None else os.environ.get(API_KEY_VARIABLE),
-        max_body_bytes=args.max_body_bytes,
         max_connections=args.max_connections,
         public_url=args.public_url,
+        **{name: getattr(args, name) for name in LIMIT_NAMES},
     )
     checked_provider_options(options.get("provider_options"))  # a typo: say so before binding
     logging.basicConfig(

@@ -20,6 +20,7 @@ from aichats_core.errors import InvalidRequestError
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url
 from aichats_core.server._image_api import FILES_PATH, generations, image_file
+from aichats_core.server._limits import ServerLimits
 from aichats_core.server._middlewares import (
     auth_middleware,
     errors_middleware,
@@ -30,7 +31,6 @@ from aichats_core.server._models_api import list_models, retrieve_model
 from aichats_core.server._options import checked_provider_options
 from aichats_core.server._state import STATE, ServerState
 
-DEFAULT_MAX_BODY_BYTES = 1_048_576
 DEFAULT_KEEPALIVE_INTERVAL = 15.0
 
 
@@ -38,34 +38,35 @@ def create_app(
     *,
     provider_options: Mapping[str, Mapping[str, Any]] | None = None,
     api_key: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
     max_connections: int = 0,
     public_url: str | None = None,
+    **limits: Any,
 ) -> web.Application:
     """The OpenAI-compatible API as an aiohttp application, for any aiohttp runner.
 
     ``provider_options`` gives options to one provider each (``{"aichats": {"base_url":
     ...}}``); ``proxy`` and ``retries`` among them apply to that provider's calls. They are
     checked now: an unknown provider, a broken plugin, or a key the provider does not declare
-    raise here. ``api_key`` requires ``Authorization: Bearer <api_key>``. Bodies over
-    ``max_body_bytes`` get 413; a stream silent for ``keepalive_interval`` seconds gets a
-    comment line. ``max_connections`` caps the connections to providers (0: no cap; calls
-    beyond a cap wait, and the wait counts against their connect timeout). ``public_url``
-    (``https://api.example.com``) is where clients reach the server, e.g. behind a TLS proxy:
-    image URLs start with it, instead of with the request's own ``Host``.
+    raise here. ``api_key`` requires ``Authorization: Bearer <api_key>``. A stream silent for
+    ``keepalive_interval`` seconds gets a comment line. ``max_connections`` caps the
+    connections to providers (0: no cap; calls beyond a cap wait, and the wait counts against
+    their connect timeout). ``public_url`` (``https://api.example.com``) is where clients reach
+    the server, e.g. behind a TLS proxy: image URLs start with it, instead of with the
+    request's own ``Host``. The other keywords are the fields of ``ServerLimits``
+    (``max_body_bytes``, ``head_timeout``, ...), checked here too.
     """
     if api_key is not None and not api_key:
         raise InvalidRequestError("api_key is empty: give a key, or None for no authentication")
-    if max_body_bytes < 1 or keepalive_interval <= 0:
-        raise InvalidRequestError("max_body_bytes and keepalive_interval must be positive")
+    if keepalive_interval <= 0:
+        raise InvalidRequestError("keepalive_interval must be positive")
     if max_connections < 0:
         raise InvalidRequestError("max_connections must be 0 (no cap) or more")
     public = checked_public_url(public_url) if public_url is not None else None
     state = ServerState(
         provider_options=checked_provider_options(provider_options),
         api_key=api_key,
-        max_body_bytes=max_body_bytes,
+        limits=_limits(limits),
         keepalive_interval=keepalive_interval,
         created=int(time.time()),
         max_connections=max_connections,
@@ -74,7 +75,7 @@ def create_app(
     if public is not None:
         state.host_names.add((URL(public).host or "").lower())
     app = web.Application(
-        client_max_size=max_body_bytes,
+        client_max_size=state.limits.max_body_bytes,
         middlewares=[errors_middleware, host_middleware, auth_middleware, json_middleware],
     )
     app[STATE] = state
@@ -112,3 +113,10 @@ async def _begin_grace(app: web.Application) -> None:
 
     handle = asyncio.get_running_loop().call_later(state.shutdown_grace, close)
     closing.add_done_callback(lambda _: handle.cancel())
+
+
+def _limits(given: dict[str, Any]) -> ServerLimits:
+    try:
+        return ServerLimits(**given)
+    except TypeError:
+        raise TypeError(f"create_app() got unexpected keyword arguments: {sorted(given)}") from None

@@ -68,7 +68,7 @@ def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
     if isinstance(exc, web.HTTPException):
         if exc.status < 400:
             raise exc
-        return from_http(exc, request, request.app[STATE].max_body_bytes).response()
+        return from_http(exc, request, request.app[STATE].limits.max_body_bytes).response()
     logger.error("internal error answering %s %s", request.method, request.path, exc_info=exc)
     return internal_error().response()
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from aichats_core._registry import default_registry, normalize_name
 from aichats_core.errors import InvalidRequestError
@@ -20,9 +20,19 @@ API_KEY_VARIABLE = "AICHATS_API_KEY"
 """The bearer token clients must send; ``--api-key`` wins over it."""
 OPTIONS_VARIABLE = "AICHATS_SERVE_OPTIONS"
 """Provider options for the gunicorn factory, as ``"aichats.base_url=... other.key=value"``."""
-MAX_BODY_VARIABLE = "AICHATS_MAX_BODY_BYTES"
 MAX_CONNECTIONS_VARIABLE = "AICHATS_MAX_CONNECTIONS"
 PUBLIC_URL_VARIABLE = "AICHATS_PUBLIC_URL"
+LIMIT_VARIABLES = {
+    "max_body_bytes": ("AICHATS_MAX_BODY_BYTES", int),
+    "head_timeout": ("AICHATS_HEAD_TIMEOUT", float),
+    "body_timeout": ("AICHATS_BODY_TIMEOUT", float),
+    "max_clients": ("AICHATS_MAX_CLIENTS", int),
+    "max_answer_bytes": ("AICHATS_MAX_ANSWER_BYTES", int),
+    "max_json_depth": ("AICHATS_MAX_JSON_DEPTH", int),
+}
+"""The environment variable of each ``ServerLimits`` field, and the type of its value."""
+
+_N = TypeVar("_N", int, float)
 
 CALL_OPTIONS = frozenset({"proxy", "retries"})
 """Options of the call rather than of the provider: the server takes them for every provider."""
@@ -71,17 +81,18 @@ def app_options(
     *,
     provider_options: Mapping[str, Mapping[str, Any]] | None = None,
     api_key: str | None = None,
-    max_body_bytes: int | None = None,
     max_connections: int | None = None,
     public_url: str | None = None,
+    **limits: float | None,
 ) -> dict[str, Any]:
-    """``create_app``'s keyword arguments; ``None`` (and an empty key) leaves its default."""
+    """``create_app``'s keyword arguments; ``None`` (and an empty key) leaves its default.
+    ``limits`` are ``ServerLimits`` fields."""
     given = {
         "provider_options": provider_options,
         "api_key": api_key or None,
-        "max_body_bytes": max_body_bytes,
         "max_connections": max_connections,
         "public_url": public_url or None,
+        **limits,
     }
     return {name: value for name, value in given.items() if value is not None}
 
@@ -92,19 +103,23 @@ def app_options_from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return app_options(
         provider_options=options_from_environment(environ),
         api_key=environ.get(API_KEY_VARIABLE),
-        max_body_bytes=_count(environ, MAX_BODY_VARIABLE, "a number of bytes"),
-        max_connections=_count(environ, MAX_CONNECTIONS_VARIABLE, "a number (0: no cap)"),
+        max_connections=_number(environ, MAX_CONNECTIONS_VARIABLE, int),
         public_url=environ.get(PUBLIC_URL_VARIABLE),
+        **{
+            field: _number(environ, variable, kind)
+            for field, (variable, kind) in LIMIT_VARIABLES.items()
+        },
     )
 
 
-def _count(environ: Mapping[str, str], name: str, what: str) -> int | None:
+def _number(environ: Mapping[str, str], name: str, kind: Callable[[str], _N]) -> _N | None:
     raw = environ.get(name)
     if not raw:
         return None
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
+        what = "an integer" if kind is int else "a number"
         raise InvalidRequestError(f"{name} must be {what}, not {raw!r}") from None
 
 

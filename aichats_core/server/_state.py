@@ -15,6 +15,7 @@ from aichats_core._models import MessageInput
 from aichats_core._registry import normalize_name
 from aichats_core._stream import Event, ResultStream
 from aichats_core.server._images import ImageStore
+from aichats_core.server._limits import ServerLimits
 from aichats_core.server._pacing import Tick, paced
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
@@ -29,7 +30,7 @@ class ServerState:
     provider_options: dict[str, dict[str, Any]]
     """Options by normalised provider name, given to that provider on every call."""
     api_key: str | None
-    max_body_bytes: int
+    limits: ServerLimits
     keepalive_interval: float
     created: int
     """When the app was made: the ``created`` of every model object."""

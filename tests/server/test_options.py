@@ -118,6 +118,11 @@ def test_the_environment_configures_every_setting() -> None:
             "AICHATS_MAX_BODY_BYTES": "100",
             "AICHATS_MAX_CONNECTIONS": "0",
             "AICHATS_PUBLIC_URL": "https://api.example.com",
+            "AICHATS_HEAD_TIMEOUT": "2.5",
+            "AICHATS_BODY_TIMEOUT": "7",
+            "AICHATS_MAX_CLIENTS": "50",
+            "AICHATS_MAX_ANSWER_BYTES": "1000",
+            "AICHATS_MAX_JSON_DEPTH": "8",
         }
     ) == {
         "provider_options": {"aichats": {"timeout": 5}},
@@ -125,9 +130,14 @@ def test_the_environment_configures_every_setting() -> None:
         "max_body_bytes": 100,
         "max_connections": 0,
         "public_url": "https://api.example.com",
+        "head_timeout": 2.5,
+        "body_timeout": 7.0,
+        "max_clients": 50,
+        "max_answer_bytes": 1000,
+        "max_json_depth": 8,
     }
     assert app_options_from_environment({"AICHATS_API_KEY": ""}) == {"provider_options": {}}
-    with pytest.raises(InvalidRequestError, match="AICHATS_MAX_CONNECTIONS must be a number"):
+    with pytest.raises(InvalidRequestError, match="AICHATS_MAX_CONNECTIONS must be an integer"):
         app_options_from_environment({"AICHATS_MAX_CONNECTIONS": "many"})
 
 
