@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
 from aichats_core._client import Client
+from aichats_core._registry import normalize_name
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url
@@ -41,6 +42,7 @@ def create_app(
     keepalive_interval: float = DEFAULT_KEEPALIVE_INTERVAL,
     max_connections: int = 0,
     public_url: str | None = None,
+    served_providers: Collection[str] | None = None,
     **limits: Any,
 ) -> web.Application:
     """The OpenAI-compatible API as an aiohttp application, for any aiohttp runner.
@@ -53,7 +55,9 @@ def create_app(
     connections to providers (0: no cap; calls beyond a cap wait, and the wait counts against
     their connect timeout). ``public_url`` (``https://api.example.com``) is where clients reach
     the server, e.g. behind a TLS proxy: image URLs start with it, instead of with the
-    request's own ``Host``. The other keywords are the fields of ``ServerLimits``
+    request's own ``Host``. ``served_providers``, when given, are the only providers served
+    (``--emulate``: those pointed at an emulator); requests for others are refused, and no
+    other provider is listed or called. The other keywords are the fields of ``ServerLimits``
     (``max_body_bytes``, ``head_timeout``, ...), checked here too.
     """
     if api_key is not None and not api_key:
@@ -71,6 +75,7 @@ def create_app(
         created=int(time.time()),
         max_connections=max_connections,
         public_url=public,
+        served=None if served_providers is None else _served(served_providers),
     )
     if public is not None:
         state.host_names.add((URL(public).host or "").lower())
@@ -120,3 +125,9 @@ def _limits(given: dict[str, Any]) -> ServerLimits:
         return ServerLimits(**given)
     except TypeError:
         raise TypeError(f"create_app() got unexpected keyword arguments: {sorted(given)}") from None
+
+
+def _served(names: Collection[str]) -> frozenset[str]:
+    if isinstance(names, str):
+        raise InvalidRequestError("served_providers must be a collection of provider names")
+    return frozenset(normalize_name(name) for name in names)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aichats_core._registry import default_registry, list_providers
+from aichats_core._registry import ProviderInfo, default_registry, list_providers, normalize_name
 from aichats_core._select import resolve_model
 from aichats_core.errors import ModelNotSupportedError, ProviderNotFoundError
 from aichats_core.server._errors import ApiError
@@ -33,49 +33,64 @@ class ModelEntry:
     image: bool
 
 
-def catalog() -> list[ModelEntry]:
-    """Every model of every provider that loads; broken plugins are left out, not fatal."""
+def catalog(served: frozenset[str] | None = None) -> list[ModelEntry]:
+    """Every model of every provider that loads; broken plugins are left out, not fatal, and
+    so are providers outside ``served`` (normalised names) when it is given."""
     entries = []
-    for info in list_providers():
-        if info.error is not None:
-            continue
+    for info in _loaded(served):
         image_models = info.detail("image_models", None) or []
         for model in info.detail("models", []):
             entries.append(ModelEntry(f"{info.name}/{model}", info.name, model in image_models))
     return entries
 
 
-def resolve(model_id: str) -> Target:
+def resolve(model_id: str, served: frozenset[str] | None = None) -> Target:
     """The provider and model behind ``model_id``, or a 404 that lists what exists.
 
     A plugin that fails to load raises ``PluginLoadError`` (the error mapping makes it 503).
+    A provider outside ``served`` is refused before it is loaded: an offline server
+    (``--emulate``) never calls a provider that has no emulator.
     """
     provider, _, model = model_id.partition("/")
     try:
         info = default_registry.info(provider)
     except ProviderNotFoundError:
-        raise _not_found(model_id, f"no provider named {provider!r}") from None
+        raise _not_found(model_id, f"no provider named {provider!r}", served) from None
+    if served is not None and normalize_name(info.name) not in served:
+        why = (
+            f"provider {info.name!r} ships no emulator, and this server runs offline"
+            " (--emulate) with only the providers that do"
+        )
+        raise _not_found(model_id, why, served)
     cls = info.load()
     try:
         resolved = resolve_model(info.name, cls, model or None)
     except ModelNotSupportedError:
-        raise _not_found(model_id, f"provider {info.name!r} has no model {model!r}") from None
+        why = f"provider {info.name!r} has no model {model!r}"
+        raise _not_found(model_id, why, served) from None
     image_models = getattr(cls, "image_models", None) or []
     return Target(info.name, resolved, resolved in image_models)
 
 
-def default_image_target() -> Target | None:
+def default_image_target(served: frozenset[str] | None = None) -> Target | None:
     """The first image model in provider name order, for image requests that name none."""
-    for info in list_providers():
-        if info.error is None:
-            image_models = info.detail("image_models", None) or []
-            if image_models:
-                return Target(info.name, image_models[0], True)
+    for info in _loaded(served):
+        image_models = info.detail("image_models", None) or []
+        if image_models:
+            return Target(info.name, image_models[0], True)
     return None
 
 
-def _not_found(model_id: str, why: str) -> ApiError:
-    ids = [entry.id for entry in catalog()]
+def _loaded(served: frozenset[str] | None) -> list[ProviderInfo]:
+    return [
+        info
+        for info in list_providers()
+        if info.error is None and (served is None or normalize_name(info.name) in served)
+    ]
+
+
+def _not_found(model_id: str, why: str, served: frozenset[str] | None) -> ApiError:
+    ids = [entry.id for entry in catalog(served)]
     listed = ", ".join(ids[:_LISTED_IN_ERRORS]) or "(none)"
     if len(ids) > _LISTED_IN_ERRORS:
         listed += f" and {len(ids) - _LISTED_IN_ERRORS} more (GET /v1/models)"

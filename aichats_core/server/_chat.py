@@ -40,7 +40,7 @@ DONE = b"data: [DONE]\n\n"
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     chat = _openai.parse_chat(await read_json(request))
-    target = resolve(chat.model)
+    target = resolve(chat.model, state.served)
     if target.image:
         raise bad_request(
             f"{chat.model!r} is an image model; use POST /v1/images/generations", "model"

@@ -36,11 +36,11 @@ FILE_HEADERS = {
 async def generations(request: web.Request) -> web.Response:
     state = request.app[STATE]
     ask = _openai.parse_images(await read_json(request))
-    target = resolve(ask.model) if ask.model else default_image_target()
+    target = resolve(ask.model, state.served) if ask.model else default_image_target(state.served)
     if target is None:
         raise bad_request("no installed provider offers an image model", "model")
     if not target.image:
-        image_ids = [entry.id for entry in catalog() if entry.image]
+        image_ids = [entry.id for entry in catalog(state.served) if entry.image]
         raise bad_request(
             f"{ask.model!r} is a text model; use POST /v1/chat/completions, or one of the image"
             f" models: {', '.join(image_ids) or '(none)'}",

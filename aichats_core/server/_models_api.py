@@ -15,13 +15,16 @@ from aichats_core.server._state import STATE
 
 async def list_models(request: web.Request) -> web.Response:
     created = request.app[STATE].created
-    data = [model_object(entry.id, created, entry.provider) for entry in catalog()]
+    data = [
+        model_object(entry.id, created, entry.provider)
+        for entry in catalog(request.app[STATE].served)
+    ]
     return web.json_response({"object": "list", "data": data})
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
     """The model under its canonical id: ``AiChats`` is ``aichats/gpt-4``, an alias is the
     model it stands for. Unknown ids get 404."""
-    target = resolve(request.match_info["model"])
+    target = resolve(request.match_info["model"], request.app[STATE].served)
     canonical = f"{target.provider}/{target.model}" if target.model else target.provider
     return web.json_response(model_object(canonical, request.app[STATE].created, target.provider))

@@ -51,9 +51,10 @@ async def serve(
     stack = AsyncExitStack()
     try:
         if emulate:
-            app_options["provider_options"] = await _start_emulators(
-                stack, app_options.get("provider_options")
-            )
+            (
+                app_options["provider_options"],
+                app_options["served_providers"],
+            ) = await _start_emulators(stack, app_options.get("provider_options"))
         app = create_app(**app_options)
         state = app[STATE]
         state.shutdown_grace = shutdown_grace
@@ -93,21 +94,23 @@ async def _apart(teardown: Awaitable[None]) -> None:
 
 async def _start_emulators(
     stack: AsyncExitStack, given: Mapping[str, Mapping[str, Any]] | None
-) -> dict[str, dict[str, Any]]:
+) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
+    """The provider options pointing each provider that ships an emulator at it, and the
+    names of those providers: the only ones an offline server serves."""
     from aichats_core._emulators import find_emulator, has_emulator
 
     options = {normalize_name(name): dict(values) for name, values in (given or {}).items()}
-    started = False
+    started: set[str] = set()
     for info in list_providers():
         if info.error is not None or not has_emulator(info.name):
             continue
         emulator = await stack.enter_async_context(find_emulator(info.name)())
         key = normalize_name(info.name)
         options[key] = {**emulator.provider_options(), **options.get(key, {})}
-        started = True
+        started.add(key)
     if not started:
         raise InvalidRequestError("--emulate: no installed provider ships an emulator")
-    return options
+    return options, frozenset(started)
 
 
 async def gunicorn_app() -> web.Application:

@@ -41,6 +41,8 @@ class ServerState:
     host_names: set[str] = field(default_factory=set)
     """Names, beyond ``localhost`` and IP addresses, that requests may be addressed to when
     there is no API key (the DNS rebinding guard): the bound host and ``public_url``'s."""
+    served: frozenset[str] | None = None
+    """Normalised names of the only providers served, when not all are (``--emulate``)."""
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     poll_interval: float = 1.0
     """How often a waiting handler checks that its client is still connected."""
