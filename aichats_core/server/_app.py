@@ -82,6 +82,9 @@ def create_app(
     app = web.Application(
         client_max_size=state.limits.max_body_bytes,
         middlewares=[errors_middleware, host_middleware, auth_middleware, json_middleware],
+        # Bodies are inflated by read_json, counting bytes as they come: aiohttp's parser
+        # would inflate a gzip bomb before anything could check the key or the size.
+        handler_args={"auto_decompress": False},
     )
     app[STATE] = state
     app.cleanup_ctx.append(_lifetime)
