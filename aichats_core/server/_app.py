@@ -20,7 +20,8 @@ from aichats_core._registry import normalize_name
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url
-from aichats_core.server._image_api import FILES_PATH, generations, image_file
+from aichats_core.server._image_api import generations, image_file
+from aichats_core.server._images import FILES_PATH
 from aichats_core.server._limits import ServerLimits
 from aichats_core.server._middlewares import (
     auth_middleware,

@@ -22,6 +22,7 @@ from aichats_core.server import _openai
 from aichats_core.server._catalog import resolve
 from aichats_core.server._errors import (
     ApiError,
+    answer_too_large,
     bad_request,
     from_aichats,
     internal_error,
@@ -48,29 +49,45 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     events = state.call(target.provider, chat.messages, target.model)
     if chat.stream:
         return await _stream(request, state, chat, events)
-    return await _complete(request, state, chat, events)
+    return await _complete(request, state, chat, events, target.provider)
 
 
 async def _complete(
-    request: web.Request, state: ServerState, chat: _openai.ChatRequest, events: ResultStream
+    request: web.Request,
+    state: ServerState,
+    chat: _openai.ChatRequest,
+    events: ResultStream,
+    provider: str,
 ) -> web.StreamResponse:
-    parts: list[str] = []
+    """The answer in one piece, collected up to ``max_answer_bytes`` (streams need no bound:
+    they are relayed with backpressure)."""
+    limit = state.limits.max_answer_bytes
+    parts: list[bytes] = []
+    size = 0
+    chars = 0
     reported: tuple[int | None, int | None] = (None, None)
     async with aclosing(state.answer(request, events)) as items:
         async for item in items:
             if isinstance(item, TextChunk):
-                parts.append(item.text)
+                encoded = _openai.utf8(item.text)
+                size += len(encoded)
+                if size > limit:
+                    raise answer_too_large(provider, limit)
+                parts.append(encoded)
+                chars += len(item.text)
             elif isinstance(item, Usage):
                 reported = (item.prompt_tokens, item.completion_tokens)
-    text = "".join(parts)
+    text = b"".join(parts).decode()
+    del parts
     body = _openai.completion(
         _openai.completion_id(),
         _openai.now(),
         chat.model,
         text,
-        _openai.usage(chat.messages, text, reported),
+        _openai.usage(chat.messages, chars, reported),
     )
-    return web.json_response(body)
+    encoded = json.dumps(body, ensure_ascii=False).encode()
+    return web.Response(body=encoded, content_type="application/json")
 
 
 class _EventStream:
@@ -113,7 +130,7 @@ class _EventStream:
     async def send(self, body: dict[str, Any]) -> None:
         response = await self.begin()
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-        await response.write(f"data: {data}\n\n".encode())
+        await response.write(_openai.utf8(f"data: {data}\n\n"))
 
     async def comment(self) -> None:
         response = await self.begin()
@@ -140,7 +157,7 @@ async def _stream(
     request: web.Request, state: ServerState, chat: _openai.ChatRequest, events: ResultStream
 ) -> web.StreamResponse:
     out = _EventStream(request, chat)
-    parts: list[str] = []
+    chars = 0
     reported: tuple[int | None, int | None] = (None, None)
     try:
         async with aclosing(state.watch(request, events, keepalive=True)) as items:
@@ -154,12 +171,11 @@ async def _stream(
                 elif item is Tick.ABANDONED:
                     raise ConnectionResetError("the client went away")
                 elif isinstance(item, TextChunk) and item.text:
-                    parts.append(item.text)
+                    chars += len(item.text)
                     await out.send_chunk({"content": item.text})
                 elif isinstance(item, Usage):
                     reported = (item.prompt_tokens, item.completion_tokens)
-        text = "".join(parts)
-        return await out.finish(_openai.usage(chat.messages, text, reported))
+        return await out.finish(_openai.usage(chat.messages, chars, reported))
     except ConnectionResetError:
         raise  # the client left: nobody to tell (the error middleware ends the request)
     except Exception as exc:  # the stream's boundary, see below

@@ -191,6 +191,18 @@ def internal_error() -> ApiError:
     return ApiError(500, "internal error", type="server_error", code="internal_error")
 
 
+def answer_too_large(provider: str, limit: int) -> ApiError:
+    """A non-streaming answer grew past ``max_answer_bytes``; a stream would have carried it."""
+    return ApiError(
+        502,
+        f"the answer of provider {provider!r} is over this server's limit of {limit} bytes"
+        ' for an answer in one piece; ask with "stream": true to receive it as it comes',
+        type="api_error",
+        code="answer_too_large",
+        headers={"x-should-retry": "false"},
+    )
+
+
 def shutting_down() -> ApiError:
     return ApiError(
         503,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 from contextlib import aclosing
 
 from aiohttp import web
@@ -20,11 +21,11 @@ from aichats_core.server import _openai
 from aichats_core.server._catalog import Target, catalog, default_image_target, resolve
 from aichats_core.server._errors import ApiError, bad_request
 from aichats_core.server._hosts import parse_host
-from aichats_core.server._images import SERVED_TYPES, StoredImage
+from aichats_core.server._images import FILES_PATH, SERVED_TYPES, StoredImage
+from aichats_core.server._middlewares import began
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
 
-FILES_PATH = "/v1/images/files/"
 FILE_HEADERS = {
     "Cache-Control": "private, max-age=3600",
     # The files come from the API's own origin: never let a browser run one as a page.
@@ -33,7 +34,7 @@ FILE_HEADERS = {
 }
 
 
-async def generations(request: web.Request) -> web.Response:
+async def generations(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     ask = _openai.parse_images(await read_json(request))
     target = resolve(ask.model, state.served) if ask.model else default_image_target(state.served)
@@ -47,13 +48,39 @@ async def generations(request: web.Request) -> web.Response:
             "model",
         )
     base = public_base(request) if ask.response_format == "url" else ""  # before paying for it
-    async with state.image_slots:
+    async with state.image_slots.take(ask.n):
         images = await _generate_all(request, state, target, ask)
         if ask.response_format == "b64_json":
-            data = [{"b64_json": base64.b64encode(image.data).decode("ascii")} for image in images]
-        else:
-            data = [{"url": base + FILES_PATH + name} for name in _keep(state, target, images)]
+            return await _send_base64(request, images)
+        data = [{"url": base + FILES_PATH + name} for name in _keep(state, target, images)]
         return web.json_response({"created": _openai.now(), "data": data})
+
+
+async def _send_base64(request: web.Request, images: list[StoredImage]) -> web.StreamResponse:
+    """The answer written an image at a time: its base64 exists only while it is sent, and
+    the whole body never exists at once."""
+    head = b'{"created":%d,"data":[' % _openai.now()
+    parts = [b'{"b64_json":"', b'"}']
+    encoded_sizes = [4 * math.ceil(len(image.data) / 3) for image in images]
+    commas = max(len(images) - 1, 0)
+    length = len(head) + sum(encoded_sizes) + len(images) * sum(map(len, parts)) + commas + 2
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = length
+    began(response)
+    await response.prepare(request)
+    await response.write(head)
+    for index in range(len(images)):
+        image, images[index] = images[index], _SENT  # let each image go once it is sent
+        await response.write((b"," if index else b"") + parts[0])
+        await response.write(base64.b64encode(image.data))
+        del image
+        await response.write(parts[1])
+    await response.write(b"]}")
+    await response.write_eof()
+    return response
+
+
+_SENT = StoredImage(b"", "")
 
 
 def public_base(request: web.Request) -> str:

@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import NamedTuple
 
+FILES_PATH = "/v1/images/files/"
+"""Where the stored images are served, each under its file name."""
 MAX_STORED_IMAGES = 64
 MAX_STORED_BYTES = 64 * 1024 * 1024
 

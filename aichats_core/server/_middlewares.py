@@ -24,7 +24,7 @@ from aichats_core.server._errors import (
     logger,
 )
 from aichats_core.server._hosts import parse_host, rebinding_safe
-from aichats_core.server._image_api import FILES_PATH
+from aichats_core.server._images import FILES_PATH
 from aichats_core.server._state import STATE
 
 _started: ContextVar[web.StreamResponse | None] = ContextVar("aichats_started", default=None)

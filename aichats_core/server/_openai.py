@@ -121,7 +121,7 @@ def _messages(value: object) -> list[dict[str, str]]:
         if not isinstance(message, dict):
             raise bad_request(f"{where} must be an object with 'role' and 'content'", where)
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise bad_request(
                 f"{where}.role {role!r} is not supported; use system, developer, user or"
                 " assistant (tool and function messages are not supported)",
@@ -235,17 +235,27 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def utf8(text: str) -> bytes:
+    """``text`` in UTF-8; a lone surrogate (a provider may decode ``"\\ud800"`` from its JSON)
+    is not text and becomes U+FFFD, rather than ending the answer with an error."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+
+
 def usage(
     messages: Sequence[dict[str, str]],
-    text: str,
+    answer_chars: int,
     reported: tuple[int | None, int | None] = (None, None),
 ) -> dict[str, int]:
-    """Token usage: what the provider reported, else estimated from the characters."""
+    """Token usage: what the provider reported, else estimated from the characters (the
+    answer's are counted, so that a stream need not keep its text)."""
     prompt, completion = reported
     if prompt is None:
         prompt = estimate_tokens("".join(m["content"] for m in messages))
     if completion is None:
-        completion = estimate_tokens(text)
+        completion = math.ceil(answer_chars / 4)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,

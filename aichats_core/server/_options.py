@@ -144,13 +144,48 @@ def checked_provider_options(
         unknown = sorted(set(options) - CALL_OPTIONS - (known or set()))
         if known is not None and unknown:
             raise _unknown_options(info.name, unknown, known)
-        proxy, retries = options.get("proxy"), options.get("retries", 0)
-        if proxy is not None and not isinstance(proxy, str):
-            raise InvalidRequestError(f"{name}.proxy must be a URL string, not {proxy!r}")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise InvalidRequestError(f"{name}.retries must be an integer >= 0, not {retries!r}")
+        _check_shared_values(name, options)
         checked.setdefault(normalize_name(name), {}).update(options)
     return checked
+
+
+def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
+    """The values of the options every provider shares, which would otherwise fail every
+    request: ``proxy``, ``retries``, ``timeout`` and ``base_url``."""
+    from aichats_core.http._proxy import proxy_problem
+
+    proxy, retries = options.get("proxy"), options.get("retries", 0)
+    if proxy is not None and not isinstance(proxy, str):
+        raise InvalidRequestError(f"{name}.proxy must be a URL string, not {proxy!r}")
+    if proxy and (problem := proxy_problem(proxy)) is not None:
+        raise InvalidRequestError(f"{name}.proxy {problem}")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise InvalidRequestError(f"{name}.retries must be an integer >= 0, not {retries!r}")
+    timeout = options.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise InvalidRequestError(
+            f"{name}.timeout must be a number of seconds > 0, not {timeout!r}"
+        )
+    base_url = options.get("base_url")
+    if base_url is not None and (problem := _url_problem(base_url)) is not None:
+        raise InvalidRequestError(f"{name}.base_url {problem}")
+
+
+def _url_problem(value: object) -> str | None:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        return f"must be a URL string, not {value!r}"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        return f"is not a valid URL: {value!r}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be an http:// or https:// URL with a host, not {value!r}"
+    return None
 
 
 def known_options(provider: type) -> frozenset[str] | None:

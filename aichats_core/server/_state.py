@@ -17,12 +17,14 @@ from aichats_core._stream import Event, ResultStream
 from aichats_core.server._images import ImageStore
 from aichats_core.server._limits import ServerLimits
 from aichats_core.server._pacing import Tick, paced
+from aichats_core.server._slots import Slots
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
 """Seconds open streams may run on after shutdown begins before they are closed."""
-CONCURRENT_IMAGE_REQUESTS = 16
-"""Image requests generated at once; the others wait. Each holds up to ``n`` images (and
-their base64) in memory, so this bounds what a burst of them costs."""
+IMAGES_IN_FLIGHT = 8
+"""Images generated or being answered at once, over all requests (one with ``n=4`` takes
+four); the others wait. Each holds at most ``max_image_bytes`` (20 MiB by default) about
+2.4 times over, so this bounds what a burst of image requests costs as a whole."""
 
 
 @dataclass
@@ -47,9 +49,7 @@ class ServerState:
     poll_interval: float = 1.0
     """How often a waiting handler checks that its client is still connected."""
     images: ImageStore = field(default_factory=ImageStore)
-    image_slots: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(CONCURRENT_IMAGE_REQUESTS)
-    )
+    image_slots: Slots = field(default_factory=lambda: Slots(IMAGES_IN_FLIGHT))
     client: Client | None = None
     closing: asyncio.Future[None] | None = None
     """Done once the grace period after shutdown ran out: open streams must end now."""
