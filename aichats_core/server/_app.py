@@ -85,7 +85,9 @@ def create_app(
         middlewares=[errors_middleware, host_middleware, auth_middleware, json_middleware],
         # Bodies are inflated by read_json, counting bytes as they come: aiohttp's parser
         # would inflate a gzip bomb before anything could check the key or the size.
-        handler_args={"auto_decompress": False},
+        # After a refusal, what is left of a body is read and dropped for 2 s at most (10 by
+        # default), so that a client trickling a body cannot hold the connection on.
+        handler_args={"auto_decompress": False, "lingering_time": 2.0},
     )
     app[STATE] = state
     app.cleanup_ctx.append(_lifetime)

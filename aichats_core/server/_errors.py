@@ -64,8 +64,11 @@ class ApiError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: Mapping[str, str] | None = None,
+        close: bool = False,
     ) -> None:
         super().__init__(message)
+        self.close = close
+        """Close the connection after answering: what is left of the request is unread."""
         self.status = status
         self.message = message
         self.type = type
@@ -84,12 +87,15 @@ class ApiError(Exception):
         }
 
     def response(self) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=self.status,
             text=json.dumps(self.body()),
             content_type="application/json",
             headers=self.headers,
         )
+        if self.close:
+            response.force_close()
+        return response
 
 
 def bad_request(message: str, param: str | None = None, code: str = "invalid_request") -> ApiError:

@@ -39,7 +39,7 @@ async def read_json(request: web.Request) -> object:
             f"the request body did not arrive within {limits.body_timeout:g} seconds;"
             " send it at once",
             code="request_timeout",
-            headers={"Connection": "close"},
+            close=True,
         ) from None
     return parse_json(raw, limits)
 
@@ -50,7 +50,8 @@ def parse_json(raw: bytes, limits: ServerLimits) -> object:
     try:
         # Each '[' or '{' opens at most one level: a body with few of them needs no walk.
         brackets = raw.count(b"[") + raw.count(b"{")
-        body = json.loads(raw)
+        # Strict UTF-8: json.loads(bytes) would let UTF-8-encoded surrogates through.
+        body = json.loads(raw.decode("utf-8"))
     except RecursionError:
         raise _too_deep(depth) from None
     except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not text
@@ -208,4 +209,5 @@ def too_large(limit: int) -> ApiError:
         413,
         f"the request body is over the limit of {limit} bytes (counted after decompression)",
         code="request_too_large",
+        close=True,
     )
