@@ -12,6 +12,7 @@ import functools
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
+from aichats_core._boundary import is_plugins_own, plugin_failure
 from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
     Finish,
@@ -113,40 +114,44 @@ async def _attempt(
     started = False
     items: AsyncIterator[Any] | None = None
     try:
-        items = selection.provider.create_async_generator(
-            selection.model, messages, proxy, **options
-        )
-        async for item in items:
-            started = True
-            if type(item) is str:
-                received.append(item)
-                yield TextChunk(text=item)
-            elif isinstance(item, PROVIDER_EVENT_TYPES):
-                if isinstance(item, TextChunk):
-                    received.append(item.text)
-                yield item
-            elif isinstance(item, str):  # a str subclass: still text (the check above is for speed)
-                received.append(str(item))
-                yield TextChunk(text=str(item))
-            else:
-                raise _garbage(selection, item)
+        try:
+            items = selection.provider.create_async_generator(
+                selection.model, messages, proxy, **options
+            )
+            async for item in items:
+                started = True
+                if type(item) is str:
+                    received.append(item)
+                    yield TextChunk(text=item)
+                elif isinstance(item, PROVIDER_EVENT_TYPES):
+                    if isinstance(item, TextChunk):
+                        received.append(item.text)
+                    yield item
+                elif isinstance(item, str):  # a str subclass: still text (this is for speed)
+                    received.append(str(item))
+                    yield TextChunk(text=str(item))
+                else:
+                    raise _garbage(selection, item)
+        finally:
+            # Close the provider now, not when the garbage collector gets to it: that is what
+            # releases its connection when the caller leaves the loop early. What its closing
+            # raises crosses the boundary below like the rest.
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
     except StreamInterruptedError as exc:
         if not exc.partial_text:
             exc.partial_text = "".join(received)
         raise
     except AiChatsError:
         raise
-    except Exception as exc:  # the plugin boundary: whatever a plugin raises is contained
+    except BaseException as exc:  # the plugin boundary: whatever a plugin raises is contained
+        if not is_plugins_own(exc):
+            raise  # cancellation, generator closing, a real Ctrl-C (see _boundary)
         error = _contain(selection, exc, started=started)
         if isinstance(error, StreamInterruptedError):
             error.partial_text = "".join(received)
         raise error from exc
-    finally:
-        # Close the provider now, not when the garbage collector gets to it: that is what
-        # releases its connection when the caller leaves the loop early.
-        aclose = getattr(items, "aclose", None)
-        if aclose is not None:
-            await aclose()
     yield _finish(selection.name, selection.model)
 
 
@@ -170,14 +175,10 @@ def _garbage(selection: Selection, item: object) -> ProviderContractError:
     )
 
 
-def _contain(selection: Selection, exc: Exception, *, started: bool) -> AiChatsError:
+def _contain(selection: Selection, exc: BaseException, *, started: bool) -> AiChatsError:
     """Translate a transport error a plugin let through; wrap anything else as a contract error."""
     from aichats_core.http._errors import TRANSPORT_ERRORS, translate
 
     if isinstance(exc, TRANSPORT_ERRORS):
         return translate(exc, selection.name, reading=started, timeout=None)
-    return ProviderContractError(
-        selection.name,
-        f"{_source(selection)} failed with {type(exc).__name__}: {exc}; this is a bug in the"
-        " plugin, report it to its authors",
-    )
+    return plugin_failure(selection.name, _source(selection), exc)

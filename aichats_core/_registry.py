@@ -26,6 +26,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from aichats_core._boundary import is_plugins_own
 from aichats_core._provider import Provider, protocol_problems
 from aichats_core.errors import (
     InvalidRequestError,
@@ -82,10 +83,15 @@ class ProviderInfo:
         return self.error is not None
 
     def detail(self, attribute: str, default: Any = None) -> Any:
-        """A class attribute of the provider, or ``default`` when it is broken or lacks it."""
+        """A class attribute of the provider, or ``default`` when it is broken, lacks it, or
+        reading it raises (plugin code: contained, see ``_boundary``)."""
         try:
             return getattr(self.load(), attribute, default)
         except PluginLoadError:
+            return default
+        except BaseException as exc:
+            if not is_plugins_own(exc):
+                raise
             return default
 
 
@@ -249,14 +255,24 @@ def _load_entry_point(group: str, entry_point: importlib.metadata.EntryPoint) ->
     def on_failure(_manager: Any, _entry_point: Any, exc: BaseException) -> None:
         failures.append(exc)
 
-    manager = _single_entry_point_manager(group, entry_point, on_failure)
-    if failures or not manager.extensions:
+    candidate: Any = None
+    problems: list[str] = []
+    try:
+        # stevedore reports an Exception through on_failure but lets SystemExit,
+        # KeyboardInterrupt and AssertionError through; reading attributes may raise too.
+        manager = _single_entry_point_manager(group, entry_point, on_failure)
+        candidate = manager.extensions[0].plugin if manager.extensions else None
+        if candidate is not None:
+            problems = protocol_problems(candidate)
+    except BaseException as exc:  # plugin code at import: contained (see _boundary)
+        if not is_plugins_own(exc):
+            raise
+        failures.append(exc)
+    if failures or candidate is None:
         cause = _describe_failure(failures[0]) if failures else "the entry point did not load"
         return _Loaded(
             failure=PluginLoadError(entry_point.name, distribution=distribution, cause=cause)
         )
-    candidate = manager.extensions[0].plugin
-    problems = protocol_problems(candidate)
     if problems:
         cause = f"{entry_point.value} does not satisfy the provider protocol: " + "; ".join(
             problems

@@ -5,8 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
+from aichats_core._boundary import is_plugins_own, plugin_failure
 from aichats_core._registry import default_registry
-from aichats_core.errors import AiChatsError, ModelNotSupportedError, PluginLoadError
+from aichats_core.errors import (
+    AiChatsError,
+    ModelNotSupportedError,
+    PluginLoadError,
+    ProviderContractError,
+)
 
 if TYPE_CHECKING:
     from aichats_core._provider import Provider
@@ -40,9 +46,21 @@ def resolve_model(name: str, provider: type[Provider], model: str | None) -> str
     get_model = getattr(provider, "get_model", None)
     if callable(get_model):
         try:
-            resolved: str = get_model(model)
+            resolved: object = get_model(model)
         except ModelNotSupportedError as exc:
             raise ModelNotSupportedError(name, exc.model, exc.models) from None
+        except AiChatsError:
+            raise
+        except BaseException as exc:  # plugin code: contained like a call (see _boundary)
+            if not is_plugins_own(exc):
+                raise
+            raise plugin_failure(name, f"provider {name!r}", exc) from exc
+        if not isinstance(resolved, str):
+            raise ProviderContractError(
+                name,
+                f"provider {name!r}: get_model({model!r}) returned {type(resolved).__name__}"
+                f" {resolved!r:.60}, not a model name; this is a bug in the plugin",
+            )
         return resolved
     if not model:
         return provider.default_model
@@ -55,7 +73,7 @@ def select_or_failure(provider: ProviderRef, model: str | None) -> Selection | F
     """A chain skips providers that cannot serve the call; an unknown name is still a typo."""
     try:
         return select(provider, model)
-    except (PluginLoadError, ModelNotSupportedError) as exc:
+    except (PluginLoadError, ModelNotSupportedError, ProviderContractError) as exc:
         name = provider if isinstance(provider, str) else provider.__name__
         return Failed(name, exc)
 

@@ -11,6 +11,7 @@ import errno
 import os
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from aichats_core.errors import (
     InvalidRequestError,
@@ -18,6 +19,7 @@ from aichats_core.errors import (
     ProviderError,
     ProviderHTTPError,
     ProviderTimeoutError,
+    ResponseFormatError,
     StreamInterruptedError,
 )
 from aichats_core.http._proxy import redact
@@ -50,6 +52,8 @@ def translate(
             provider, exc.status, f"the proxy refused the tunnel: {exc.message}"
         )
     if isinstance(exc, aiohttp.ClientResponseError):
+        if isinstance(exc.__cause__, HttpProcessingError):
+            return _not_http(exc, provider)
         return ProviderHTTPError(provider, exc.status, exc.message)
     if isinstance(exc, aiohttp.ClientConnectorDNSError):
         return ProviderConnectionError(
@@ -88,6 +92,31 @@ def translate(
             provider, f"the connection was reset before the service answered ({_short(exc)})"
         )
     return ProviderConnectionError(provider, f"connection failed: {_short(exc)}")
+
+
+def _not_http(exc: aiohttp.ClientResponseError, provider: str) -> ProviderError:
+    """aiohttp could not parse the answer's status line or headers.
+
+    It reports that as a ``ClientResponseError`` with status 400 (its parser's code, chained
+    from an ``HttpProcessingError``), but the service sent no status at all: calling it
+    "HTTP 400" would blame a request that was fine. A status line that is not HTTP means the
+    address is served by something else (an SSH server, TLS, another protocol): a connection
+    problem of ``base_url``. Broken headers after a real status line are a malformed answer.
+    """
+    detail = " ".join(part for part in exc.message.split() if part != "^")
+    detail = detail if len(detail) <= 200 else detail[:197] + "..."
+    # The pure-Python parser quotes bytes decoded with surrogateescape: not text to pass on.
+    detail = redact(detail.encode("utf-8", "backslashreplace").decode())
+    url = exc.request_info.real_url
+    where = f"{url.host}:{url.port}" if url.host else "the service"
+    # Both of aiohttp's parsers quote the line they refused: 'HTTP/1.1 abc OK' is HTTP, broken.
+    if exc.message.startswith("Bad status line") and "'HTTP/" not in exc.message:
+        return ProviderConnectionError(
+            provider,
+            f"what answers at {where} does not speak HTTP ({detail}); check base_url: its"
+            " scheme, host and port",
+        )
+    return ResponseFormatError(provider, f"the answer is not valid HTTP ({detail})")
 
 
 def _short(exc: BaseException) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import math
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -26,8 +25,10 @@ from aichats_core.errors import (
     ProviderHTTPError,
     RateLimitError,
     ResponseFormatError,
+    StreamInterruptedError,
 )
 from aichats_core.http._errors import TRANSPORT_ERRORS, translate
+from aichats_core.http._json import load_json
 from aichats_core.http._proxy import ProxySettings, proxy_problem, redact
 from aichats_core.http._responses import parse_retry_after, read_bounded, read_excerpt
 from aichats_core.http._sse import SSEDecoder
@@ -155,13 +156,22 @@ class HttpSession(AsyncClosing):
         raise ProviderHTTPError(self.provider, response.status, excerpt, url=url)
 
     async def iter_sse(
-        self, response: aiohttp.ClientResponse, decoder: SSEDecoder | None = None
+        self,
+        response: aiohttp.ClientResponse,
+        decoder: SSEDecoder | None = None,
+        *,
+        require_done: bool = False,
     ) -> AsyncIterator[list[str]]:
         """The data of each server-sent event, a list per network read, as soon as it arrives.
 
-        Pass your own ``decoder`` to learn afterwards whether ``[DONE]`` ended the stream
-        (``decoder.done``) or the body just stopped: for a protocol without another end
-        marker, that is the difference between a complete answer and a cut one.
+        ``require_done`` is the protocol's end rule, for the provider to state: True when the
+        protocol ends every answer with ``data: [DONE]``, so that a body ending without it was
+        cut, and raises ``StreamInterruptedError`` after the events it did carry (the core adds
+        the text so far); False (plain SSE, where the end of the body ends the stream) when
+        the protocol says the end of the body also ends the answer. A protocol that ends
+        answers in-band as well (OpenAI's ``finish_reason``) passes its own ``decoder`` and
+        sets ``decoder.answered`` when that end arrives. Bodies cut by the transport are
+        interruptions either way.
         """
         if decoder is None:
             decoder = SSEDecoder(provider=self.provider)
@@ -175,6 +185,12 @@ class HttpSession(AsyncClosing):
         events = decoder.close()
         if events:
             yield events
+        if require_done and not decoder.answered:
+            raise StreamInterruptedError(
+                self.provider,
+                "the event stream ended without its end marker (data: [DONE]): the answer was"
+                " cut short",
+            )
 
     async def read_json(
         self, response: aiohttp.ClientResponse, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES
@@ -182,8 +198,8 @@ class HttpSession(AsyncClosing):
         """The response body parsed as JSON, refusing bodies over ``max_bytes``."""
         body = await read_bounded(self.provider, response, max_bytes, what="JSON answer")
         try:
-            return json.loads(body)
-        except ValueError as exc:  # also covers UnicodeDecodeError
+            return load_json(body)
+        except ValueError as exc:  # also covers UnicodeDecodeError and nesting too deep
             excerpt = body[:80].decode("utf-8", "replace")
             raise ResponseFormatError(
                 self.provider, f"the answer is not valid JSON ({exc}); it starts with {excerpt!r}"

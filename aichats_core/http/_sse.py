@@ -82,10 +82,15 @@ class SSEDecoder:
         "_skip_lf",
         "_started",
         "_undecoded",
+        "answered",
         "done",
     )
 
     done: bool
+    """``data: [DONE]`` arrived; the decoder ignores whatever follows it."""
+    answered: bool
+    """The answer is complete: ``done``, or a provider saw its protocol's in-band end (such as
+    OpenAI's ``finish_reason``) and said so, while later events may still follow."""
 
     def __init__(
         self,
@@ -98,7 +103,7 @@ class SSEDecoder:
             raise ValueError(f"max_line_bytes must be at least 1, got {max_line_bytes}")
         if max_event_bytes < 1:
             raise ValueError(f"max_event_bytes must be at least 1, got {max_event_bytes}")
-        self.done = False
+        self.done = self.answered = False
         self._provider = provider
         self._max_line = max_line_bytes
         self._max_event = max_event_bytes
@@ -307,7 +312,7 @@ class SSEDecoder:
 
     def _finish(self) -> None:
         """``[DONE]`` arrived: the stream is over, whatever else the body holds."""
-        self.done = self._halted = True
+        self.done = self.answered = self._halted = True
         self._pending.clear()
         self._event_bytes = 0
         self._undecoded = b""

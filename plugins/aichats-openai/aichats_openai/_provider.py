@@ -164,32 +164,34 @@ async def _chat(
         reader = ChunkReader(provider)
         decoder = SSEDecoder(provider=provider)
         received = False
-        async for events in http.iter_sse(response, decoder):
-            received = True
-            parts: list[str] = []
-            failure: AiChatsError | None = None
-            for data in events:
-                try:
-                    parts.append(reader.feed(data))
-                except AiChatsError as exc:
-                    failure = exc  # the text of this read's earlier events goes out first
-                    break
-            text = "".join(parts)
-            if text:
-                yield text
-            if failure is not None:
-                raise failure
-        if not (decoder.done or reader.finished):
+        try:
+            # The protocol ends a stream with [DONE]; a finish_reason also ends the answer.
+            async for events in http.iter_sse(response, decoder, require_done=True):
+                received = True
+                parts: list[str] = []
+                failure: AiChatsError | None = None
+                for data in events:
+                    try:
+                        parts.append(reader.feed(data))
+                    except AiChatsError as exc:
+                        failure = exc  # the text of this read's earlier events goes out first
+                        break
+                if reader.finished:
+                    decoder.answered = True
+                text = "".join(parts)
+                if text:
+                    yield text
+                if failure is not None:
+                    raise failure
+        except StreamInterruptedError:
             if not received and "Content-Type" not in response.headers:
                 raise ResponseFormatError(
                     provider,
                     "the service answered a body without a Content-Type and without any event,"
                     " instead of an event stream",
-                )
-            raise StreamInterruptedError(
-                provider,
-                "the stream ended before the answer was complete (no finish_reason and no [DONE])",
-            )
+                ) from None
+            raise
+        reader.close()
     if reader.usage is not None:
         yield _usage(reader.usage)
 

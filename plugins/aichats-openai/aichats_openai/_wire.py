@@ -5,16 +5,21 @@ Pure functions over parsed JSON, with no HTTP, so that each rule can be tested o
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aichats_core.errors import ResponseFormatError
+from aichats_core.http import load_json
 
 from aichats_openai._errors import in_band_error, quote
 
 if TYPE_CHECKING:
     from aichats_core.types import Messages
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: a pair within one string decodes to one character;
+split across events, or alone, it leaves a surrogate that is not text."""
 
 STREAM_OPTIONS = {"include_usage": True}
 """Asks for the token counts in a last chunk; a ``None`` in ``extra_body`` drops it."""
@@ -44,10 +49,12 @@ class ChunkReader:
     event that is not a chunk raises ``ResponseFormatError``.
     """
 
-    __slots__ = ("finished", "provider", "text_received", "usage")
+    __slots__ = ("_carry", "finished", "provider", "text_received", "usage")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
+        self._carry = ""
+        """A high surrogate that ended the last text: its pair may open the next event's."""
         self.finished = False
         """A ``finish_reason`` arrived: the answer is complete even if ``[DONE]`` never does."""
         self.text_received = False
@@ -56,8 +63,8 @@ class ChunkReader:
 
     def feed(self, data: str) -> str:
         try:
-            chunk = json.loads(data)
-        except ValueError as exc:
+            chunk = load_json(data)
+        except ValueError as exc:  # also JSON nested too deep
             raise ResponseFormatError(
                 self.provider, f"the stream carried an event that is not JSON: {quote(data)}"
             ) from exc
@@ -91,9 +98,34 @@ class ChunkReader:
             text += self._delta_text(choice, data)
             if choice.get("finish_reason") is not None:
                 self.finished = True
+        if self._carry or ("\\u" in data and _SURROGATE_ESCAPE.search(data)):
+            text = self._whole_characters(text)
         if text:
             self.text_received = True
         return text
+
+    def close(self) -> None:
+        """The stream ended: a surrogate still waiting for its pair is not text."""
+        if self._carry:
+            raise self._not_text()
+
+    def _whole_characters(self, text: str) -> str:
+        """``text`` as valid Unicode: surrogate pairs that JSON escapes split across events
+        (``"\\ud83d"`` then ``"\\ude00"``) joined into one character; a lone one refused."""
+        text, self._carry = self._carry + text, ""
+        if text and "\ud800" <= text[-1] <= "\udbff":
+            text, self._carry = text[:-1], text[-1]
+        try:
+            return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            raise self._not_text() from None
+
+    def _not_text(self) -> ResponseFormatError:
+        return ResponseFormatError(
+            self.provider,
+            "the stream carried a lone UTF-16 surrogate escape (\\ud800-\\udfff) in its text,"
+            " which is not Unicode text; the service produced a broken answer",
+        )
 
     def _delta_text(self, choice: Mapping[str, Any], data: str) -> str:
         delta = choice.get("delta")

@@ -406,7 +406,9 @@ async def test_a_body_that_ends_early_is_an_interruption_with_the_partial_text(
     fake: FakeOpenAI,
 ) -> None:
     fake.enqueue(Reply(end_after=3))
-    with pytest.raises(StreamInterruptedError, match=r"no finish_reason and no \[DONE\]") as caught:
+    with pytest.raises(
+        StreamInterruptedError, match=r"without its end marker \(data: \[DONE\]\)"
+    ) as caught:
         await events(fake)
     assert caught.value.partial_text == "".join(words(DEFAULT_TEXT)[:3])
 
