@@ -19,7 +19,7 @@ from aichats_core.http._download import (
     image_bytes,
     sniff_image_type,
 )
-from aichats_core.http._json import MAX_JSON_DEPTH, load_json
+from aichats_core.http._json import DEFAULT_MAX_JSON_DEPTH, load_json
 from aichats_core.http._proxy import ProxySettings, redact
 from aichats_core.http._responses import parse_retry_after, read_bounded, refuse_unexpected
 from aichats_core.http._session import (
@@ -34,8 +34,8 @@ __all__ = [
     "DEFAULT_IMAGE_TIMEOUT",
     "DEFAULT_MAX_IMAGE_BYTES",
     "DEFAULT_MAX_JSON_BYTES",
+    "DEFAULT_MAX_JSON_DEPTH",
     "DEFAULT_TIMEOUT",
-    "MAX_JSON_DEPTH",
     "HttpSession",
     "ProxySettings",
     "SSEDecoder",

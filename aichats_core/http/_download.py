@@ -19,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
+import math
 import socket
-from collections.abc import Mapping
+import urllib.parse
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -28,6 +31,7 @@ import aiohttp
 from yarl import URL
 
 from aichats_core.errors import (
+    InvalidRequestError,
     ProviderConnectionError,
     ProviderTimeoutError,
     ResponseFormatError,
@@ -72,15 +76,14 @@ async def image_bytes(
     (``proxy``, ``timeout``, ``max_image_bytes``, ``image_timeout``,
     ``allow_private_image_urls``, else private addresses only when its ``base_url`` is one).
     """
-    if urlsplit(uri).scheme in ("http", "https"):
-        from aichats_core.http._addresses import is_private_host
+    if not isinstance(uri, str):
+        raise ResponseFormatError(
+            provider, f"the image is {type(uri).__name__}, neither a data: URI nor a URL"
+        )
+    if _scheme(uri) in ("http", "https"):
         from aichats_core.http._session import DEFAULT_TIMEOUT, HttpSession
 
-        allow_private = options.get("allow_private_image_urls")
-        if allow_private is None:
-            allow_private = is_private_host(
-                urlsplit(str(options.get("base_url") or "")).hostname or ""
-            )
+        allow_private = _allow_private(provider, options)
         async with HttpSession(
             provider,
             session=session,
@@ -92,25 +95,58 @@ async def image_bytes(
                 uri,
                 max_bytes=options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
                 timeout=options.get("image_timeout", DEFAULT_IMAGE_TIMEOUT),
-                allow_private=bool(allow_private),
+                allow_private=allow_private,
             )
     return decode_data_uri(provider, uri)
+
+
+def _scheme(uri: str) -> str:
+    """The scheme of ``uri``, lower case; a URL that does not parse is checked (and refused
+    with the provider's name) on the download path."""
+    scheme, colon, _ = uri.lstrip().partition(":")
+    return scheme.lower() if colon else ""
+
+
+def _allow_private(provider: str, options: Mapping[str, Any]) -> bool:
+    """``allow_private_image_urls``, else whether the provider's ``base_url`` is private."""
+    from aichats_core.http._addresses import is_private_host
+
+    allow = options.get(ALLOW_PRIVATE_OPTION)
+    if allow is not None and not isinstance(allow, bool):
+        raise InvalidRequestError(
+            f"{provider}: {ALLOW_PRIVATE_OPTION} must be True, False or None, not {allow!r:.60}"
+        )
+    if allow is not None:
+        return allow
+    base_url = options.get("base_url") or ""
+    try:
+        host = urlsplit(str(base_url)).hostname or ""
+    except ValueError as exc:
+        raise InvalidRequestError(
+            f"{provider}: the base_url option {redact(str(base_url))!r} is not a valid URL ({exc})"
+        ) from None
+    return is_private_host(host)
 
 
 def decode_data_uri(provider: str, uri: str) -> tuple[bytes, str]:
     """The bytes and MIME type of an image ``data:`` URI; anything else is the provider's fault."""
     header, comma, payload = uri.partition(",")
+    header = header.lower()  # RFC 2397: the scheme, the type and ";base64" ignore case
     if not header.startswith("data:") or not comma:
         raise ResponseFormatError(provider, "the image is neither a data: URI nor an http(s) URL")
-    mime = header[5:].split(";", 1)[0] or "application/octet-stream"
+    mime = header[5:].split(";", 1)[0].strip() or "application/octet-stream"
+    base64_encoded = header.endswith(";base64")
     try:
         data = (
             base64.b64decode(payload, validate=True)
-            if header.endswith(";base64")
-            else payload.encode()
+            if base64_encoded
+            else urllib.parse.unquote_to_bytes(payload)  # RFC 2397: URL-encoded octets
         )
-    except binascii.Error as exc:
-        raise ResponseFormatError(provider, "the image data: URI is not valid base64") from exc
+    except ValueError as exc:  # binascii.Error; non-ASCII (or surrogate) characters
+        encoding = "base64" if base64_encoded else "URL-encoded text"
+        raise ResponseFormatError(
+            provider, f"the image data: URI is not valid {encoding} ({exc})"
+        ) from exc
     if not mime.startswith("image/"):
         raise ResponseFormatError(provider, f"the answer is {mime!r}, not an image")
     return data, mime
@@ -143,6 +179,8 @@ async def download_data_uri(
     Providers expose these bounds as the options ``max_image_bytes``, ``image_timeout`` and
     ``allow_private_image_urls``, which the error messages name.
     """
+    max_bytes = _checked_bound(http.provider, "max_image_bytes", max_bytes, integer=True)
+    timeout = _checked_bound(http.provider, "image_timeout", timeout, integer=False)
     try:
         async with asyncio.timeout(timeout):
             return await _follow(http, url, max_bytes, allow_private)
@@ -154,6 +192,19 @@ async def download_data_uri(
         ) from exc
 
 
+def _checked_bound(provider: str, name: str, value: object, *, integer: bool) -> Any:
+    """A download bound from the options: a positive (finite) number, an int for sizes."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int if integer else int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        kind = "a positive integer (bytes)" if integer else "a finite positive number of seconds"
+        raise InvalidRequestError(f"{provider}: {name} must be {kind}, not {value!r:.60}")
+    return value
+
+
 async def _follow(http: HttpSession, url: str, max_bytes: int, allow_private: bool) -> str:
     """Download ``url``, vetting it and each redirect before anything is sent there."""
     bound = aiohttp.ClientTimeout(total=None, sock_connect=http.timeout, sock_read=http.timeout)
@@ -162,7 +213,7 @@ async def _follow(http: HttpSession, url: str, max_bytes: int, allow_private: bo
         if not allow_private:
             proxied = http.proxy_for(url) is not None
             await refuse_private(http.provider, url, proxied=proxied, timeout=http.timeout)
-        async with http.request("GET", url, timeout=bound, allow_redirects=False) as response:
+        async with _image_request(http, url, bound) as response:
             if response.status in _REDIRECTS:
                 url = _redirect_target(http.provider, response)
                 continue
@@ -179,15 +230,42 @@ async def _follow(http: HttpSession, url: str, max_bytes: int, allow_private: bo
     )
 
 
+@contextlib.asynccontextmanager
+async def _image_request(
+    http: HttpSession, url: str, bound: aiohttp.ClientTimeout
+) -> AsyncIterator[aiohttp.ClientResponse]:
+    """``GET url``; a URL that aiohttp refuses is the service's, not the caller's, mistake."""
+    try:
+        async with http.request("GET", url, timeout=bound, allow_redirects=False) as response:
+            yield response
+    except InvalidRequestError as exc:
+        if not isinstance(exc.__cause__, aiohttp.InvalidURL | UnicodeError):
+            raise
+        raise _invalid_url(http.provider, url, exc.__cause__) from exc.__cause__
+    except UnicodeError as exc:  # a name that IDNA cannot encode, met by aiohttp's resolver
+        raise _invalid_url(http.provider, url, exc) from exc
+
+
+def _invalid_url(provider: str, url: str, exc: BaseException) -> ResponseFormatError:
+    return ResponseFormatError(
+        provider, f"refusing image URL {redact(url)!r}: not a valid URL ({exc})"
+    )
+
+
 def check_image_url(provider: str, url: str) -> None:
-    """Refuse what no image URL from a service may be: not http(s), or carrying credentials."""
+    """Refuse what no image URL from a service may be: not a URL, not http(s), or carrying
+    credentials. The URL is parsed as the standard library and yarl (what aiohttp sends)
+    read it, and its host must be a name IDNA can encode."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - parsing the port is part of the check
-    except ValueError as exc:
-        raise ResponseFormatError(
-            provider, f"refusing image URL {redact(url)!r}: not a valid URL ({exc})"
-        ) from None
+        host = URL(url).raw_host
+        if host and ip_literal(host) is None:
+            if not host.isprintable() or " " in host:
+                raise ValueError(f"the host {host!r} holds spaces or control characters")
+            host.encode("idna")  # label lengths, empty labels: what the resolver refuses
+    except ValueError as exc:  # UnicodeError too
+        raise _invalid_url(provider, url, exc) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ResponseFormatError(
             provider, f"refusing image URL {redact(url)!r}: not an http(s) URL with a host"

@@ -3,7 +3,7 @@
 ``json.loads`` recurses once per level: ``[`` * 100000 raises ``RecursionError``, which would
 read as a bug of the plugin that parsed it, and a structure just under the interpreter's limit
 breaks whatever later walks it (``repr``, pydantic). A service's answer is refused before
-parsing when it nests deeper than ``MAX_JSON_DEPTH``, at no cost for the usual answer: each
+parsing when it nests deeper than ``DEFAULT_MAX_JSON_DEPTH``, at no cost for the usual answer: each
 ``[`` or ``{`` opens at most one level, so an answer with few of them needs no closer look.
 """
 
@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-MAX_JSON_DEPTH = 100
+DEFAULT_MAX_JSON_DEPTH = 100
 """Deepest nesting accepted in a service's JSON; real answers stay far below it."""
 
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[][{}]', re.DOTALL)
@@ -24,7 +24,7 @@ class JSONTooDeepError(ValueError):
     """The JSON nests deeper than allowed; a ``ValueError``, like any JSON that is refused."""
 
 
-def load_json(data: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def load_json(data: str | bytes, *, max_depth: int = DEFAULT_MAX_JSON_DEPTH) -> Any:
     """``json.loads(data)``, raising ``ValueError`` (never ``RecursionError``) for JSON nested
     deeper than ``max_depth``, as for any JSON that cannot be parsed."""
     if isinstance(data, str):
