@@ -666,3 +666,34 @@ async def test_a_malformed_api_key_is_refused_without_quoting_it(fake: FakeOpenA
         await events(fake, api_key=KEY + "\n")
     assert KEY not in str(caught.value)
     assert fake.requests == []
+
+
+# -- hostile JSON and text in the stream -------------------------------------------------------
+
+
+async def test_an_event_nested_too_deep_is_a_format_error_not_a_plugin_bug(
+    fake: FakeOpenAI,
+) -> None:
+    fake.enqueue(Reply(pieces=["fine"], raw_events=["[" * 100_000]))
+    with pytest.raises(ResponseFormatError, match="not JSON") as caught:
+        await events(fake)
+    assert "100 levels" in str(caught.value.__cause__)
+
+
+async def test_a_surrogate_pair_split_across_events_becomes_one_character(
+    fake: FakeOpenAI,
+) -> None:
+    # json.dumps escapes non-ASCII: each delta carries one half of the pair, as "\ud83d".
+    fake.enqueue(Reply(pieces=["smile \ud83d", "\ude00!"]))
+    text = "".join(texts(await events(fake)))
+    assert text == "smile \U0001f600!"
+    text.encode("utf-8")  # valid Unicode: no surrogate left
+
+
+@pytest.mark.parametrize(
+    "pieces", [["a\ud800b"], ["ok \ud83d"], ["ok", "\ude00 alone"]], ids=["inside", "end", "low"]
+)
+async def test_a_lone_surrogate_is_a_format_error(fake: FakeOpenAI, pieces: list[str]) -> None:
+    fake.enqueue(Reply(pieces=pieces))
+    with pytest.raises(ResponseFormatError, match="lone UTF-16 surrogate"):
+        await events(fake)
