@@ -26,6 +26,9 @@ settings = json.loads(sys.argv[1])
 words = settings.pop("words", None)
 if words:
     settings["text"] = " ".join(f"w{i}" for i in range(words))
+text_bytes = settings.pop("text_bytes", None)
+if text_bytes:
+    settings["text"] = ("lorem ipsum dolor " * (text_bytes // 18 + 1))[:text_bytes]
 if "image_size" in settings:
     settings["image_size"] = tuple(settings["image_size"])
 

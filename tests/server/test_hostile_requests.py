@@ -340,8 +340,8 @@ class _Huge(AsyncGeneratorProvider):
     async def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[str]:
-        for _ in range(cls.CHUNKS):
-            yield cls.PIECE
+        for index in range(cls.CHUNKS):
+            yield cls.PIECE[:-1] + str(index % 10)  # a new string each time, as from a socket
             await asyncio.sleep(0)
 
 
@@ -448,3 +448,29 @@ async def test_emulate_serves_only_providers_that_have_an_emulator(
         finally:
             server.cancel()
             await asyncio.gather(server, return_exceptions=True)
+
+
+# -- images --------------------------------------------------------------------------------
+
+
+async def test_image_memory_is_bounded_for_the_whole_server(
+    base_url: str, http: aiohttp.ClientSession, emulator: AiChatsEmulator
+) -> None:
+    """32 concurrent ``b64_json`` requests hold what the server-wide image budget allows (8
+    images in flight), not 32 images: measured against one request, side by side."""
+    emulator.script = Script(image_bytes=1_048_576)
+    body = {"model": "aichats/dalle", "prompt": "a fox", "response_format": "b64_json"}
+
+    async def one() -> int:
+        async with http.post(base_url + "/images/generations", json=body) as response:
+            assert response.status == 200, await response.text()
+            answer = await response.json()
+        return len(answer["data"][0]["b64_json"])
+
+    await one()  # warm: the emulator's image cache, the connections
+    size, alone = await _peak_while(one())
+    sizes, together = await _peak_while(asyncio.gather(*(one() for _ in range(32))))
+    assert size > 1_048_576
+    assert set(sizes) == {size}
+    print(f"32 requests: {together / alone:.1f}x the memory of one")
+    assert together < 8 * alone, f"32 requests: {together / alone:.1f}x the memory of one"
