@@ -35,6 +35,9 @@ def serve_command(args: argparse.Namespace) -> int:
         **{name: getattr(args, name) for name in LIMIT_NAMES},
     )
     checked_provider_options(options.get("provider_options"))  # a typo: say so before binding
+    from aichats_core.server._capacity import raise_fd_limit
+
+    raise_fd_limit()  # this process is the server's: let it hold as many clients as allowed
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

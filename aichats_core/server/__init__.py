@@ -7,7 +7,8 @@ any installed provider, with model ids of the form ``provider/model`` (``aichats
 >>> asyncio.run(serve(port=8000, emulate=True))  # doctest: +SKIP
 
 Names are imported lazily, so that the command line can parse ``-o PROVIDER.KEY=VALUE``
-without paying for ``aiohttp.web``; only serving imports it.
+without paying for ``aiohttp.web``; only serving imports it (and ``GunicornWorker``, the
+worker class for gunicorn, imports gunicorn).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from aichats_core._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from aichats_core.server._app import create_app
+    from aichats_core.server._gunicorn import GunicornWorker as GunicornWorker
     from aichats_core.server._run import gunicorn_app, serve
 
 __all__ = ["create_app", "gunicorn_app", "serve"]
+"""``GunicornWorker`` is reachable too (gunicorn's ``--worker-class`` looks it up here) but not
+listed: it needs gunicorn installed, and ``from aichats_core.server import *`` must not."""
 
 _LAZY = {
+    "GunicornWorker": "aichats_core.server._gunicorn",
     "create_app": "aichats_core.server._app",
     "gunicorn_app": "aichats_core.server._run",
     "serve": "aichats_core.server._run",

@@ -1,9 +1,10 @@
 """Running the app: ``serve()`` in one process, ``gunicorn_app`` behind gunicorn's workers.
 
-Several processes are gunicorn's job (``--worker-class aiohttp.GunicornWebWorker``); nothing
-here forks. ``serve()`` runs until cancelled and then shuts down gracefully: it stops
-accepting, lets open streams finish within the grace period, ends the rest in-band, and only
-then stops any emulator the streams were reading from.
+Several processes are gunicorn's job (``--worker-class aichats_core.server.GunicornWorker``);
+nothing here forks. ``serve()`` runs until cancelled and then shuts down gracefully: it stops
+accepting, lets open streams finish within the grace period, ends the rest in-band, aborts
+the connections still open a moment later (clients that stopped reading), and only then
+stops any emulator the streams were reading from.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -20,13 +22,19 @@ from yarl import URL
 
 from aichats_core._registry import list_providers, normalize_name
 from aichats_core.errors import InvalidRequestError
+from aichats_core.server._access_log import AccessLog
 from aichats_core.server._app import create_app
+from aichats_core.server._capacity import FDS_PER_CLIENT, max_clients
 from aichats_core.server._hosts import is_ip_literal
+from aichats_core.server._logging import protect_logs
 from aichats_core.server._options import app_options_from_environment
+from aichats_core.server._protocol import ClientRunner
 from aichats_core.server._state import DEFAULT_SHUTDOWN_GRACE, STATE
+from aichats_core.server._throttle import AcceptErrors
 
-_SHUTDOWN_MARGIN = 2.0
-"""Seconds beyond the grace period that aiohttp waits for handlers before cancelling them."""
+SHUTDOWN_MARGIN = 1.0
+"""Seconds beyond the grace period for the streams ended in-band to be written out; then the
+connections still open are aborted."""
 
 
 async def serve(
@@ -60,11 +68,12 @@ async def serve(
         state.shutdown_grace = shutdown_grace
         if not is_ip_literal(host):
             state.host_names.add(host.lower().rstrip("."))
-        runner = web.AppRunner(
+        stack.callback(guard_process(app))
+        runner = client_runner(
             app,
-            handle_signals=False,
-            shutdown_timeout=shutdown_grace + _SHUTDOWN_MARGIN,
-            handler_cancellation=True,
+            shutdown_timeout=shutdown_grace + SHUTDOWN_MARGIN,
+            # an in-process emulator holds the other end of each upstream connection
+            fds_per_client=FDS_PER_CLIENT + 1 if emulate else FDS_PER_CLIENT,
         )
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -74,6 +83,57 @@ async def serve(
         await asyncio.get_running_loop().create_future()  # until cancelled
     finally:
         await _apart(stack.aclose())
+
+
+def client_runner(
+    app: web.Application,
+    *,
+    shutdown_timeout: float,
+    fds_per_client: int = FDS_PER_CLIENT,
+    **options: Any,
+) -> ClientRunner:
+    """The runner holding ``app``'s clients to its limits (``head_timeout``, ``max_clients``,
+    0: from the fd limit), with the access log that leaves query values out. ``options`` go
+    to aiohttp's ``AppRunner`` (``keepalive_timeout``, ``access_log``, ``logger``...)."""
+    limits = app[STATE].limits
+    return ClientRunner(
+        app,
+        head_timeout=limits.head_timeout,
+        max_clients=max_clients(limits.max_clients, fds_per_client),
+        handle_signals=False,
+        shutdown_timeout=shutdown_timeout,
+        handler_cancellation=True,
+        access_log_class=AccessLog,
+        **options,
+    )
+
+
+def guard_process(app: web.Application) -> Callable[[], None]:
+    """Keep ``app``'s secrets out of every log, and throttle the loop's accept failures;
+    returns what undoes both."""
+    state = app[STATE]
+    secrets = [state.api_key or ""]
+    for options in state.provider_options.values():
+        secrets += [
+            value
+            for key, value in options.items()
+            if isinstance(value, str) and _SECRET_OPTION.search(key)
+        ]
+    unprotect = protect_logs(secrets)
+    restore = AcceptErrors(
+        asyncio.get_running_loop(),
+        "too many open files: the file-descriptor limit (ulimit -n) is below what"
+        " max_clients needs; raise it or lower max_clients",
+    ).install()
+
+    def undo() -> None:
+        restore()
+        unprotect()
+
+    return undo
+
+
+_SECRET_OPTION = re.compile(r"key|token|secret|password|auth", re.IGNORECASE)
 
 
 async def _apart(teardown: Awaitable[None]) -> None:
@@ -117,10 +177,12 @@ async def gunicorn_app() -> web.Application:
     """The app for gunicorn, configured from the environment of each worker.
 
     ``AICHATS_API_KEY`` (bearer token), ``AICHATS_SERVE_OPTIONS`` (``"aichats.base_url=...
-    other.key=value"``), ``AICHATS_MAX_BODY_BYTES``, ``AICHATS_MAX_CONNECTIONS`` and
-    ``AICHATS_PUBLIC_URL``::
+    other.key=value"``), ``AICHATS_MAX_CONNECTIONS``, ``AICHATS_PUBLIC_URL`` and the limits
+    (``AICHATS_HEAD_TIMEOUT``, ``AICHATS_MAX_CLIENTS``, ``AICHATS_MAX_BODY_BYTES``...). Run it
+    with this package's worker class, which holds clients to those limits and keeps secrets
+    out of the log (aiohttp's own ``GunicornWebWorker`` serves the app without either)::
 
-        gunicorn 'aichats_core.server:gunicorn_app' --worker-class aiohttp.GunicornWebWorker \\
-            --bind 127.0.0.1:8000 --workers 4
+        gunicorn 'aichats_core.server:gunicorn_app' \\
+            --worker-class aichats_core.server.GunicornWorker --bind 127.0.0.1:8000 --workers 4
     """
     return create_app(**app_options_from_environment(os.environ))

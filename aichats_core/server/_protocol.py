@@ -1,0 +1,230 @@
+"""aiohttp's HTTP protocol, held to the server's limits on clients.
+
+- A client has ``head_timeout`` seconds, from its connection or from the end of its previous
+  response, to send a whole request head; a partial head then gets a 408 and the connection
+  closes (an idle keep-alive connection is just closed). Slowloris holds nothing for long.
+- At most ``max_clients`` connections are served at once; the next get an immediate 503 with
+  ``Connection: close`` rather than waiting unanswered at the fd limit.
+- aiohttp's own error answers (unparsable requests) are OpenAI-shaped and echo nothing.
+- Shutdown ends every connection by its deadline: one whose client stopped reading, with a
+  write blocked on a full socket buffer, is aborted rather than waited for.
+
+aiohttp internals relied on, each present in aiohttp 3.10.10 as in 3.14:
+``RequestHandler._messages`` (the parsed heads waiting to be handled),
+``RequestHandler.handle_error`` and ``finish_response`` (overridden),
+``Server._kwargs`` (the keywords a ``RequestHandler`` is built with) and
+``AppRunner._make_server`` (overridden to build this ``Server``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+from aichats_core.server import _refusals
+from aichats_core.server._throttle import EveryInterval
+
+LINGER = 2.0
+"""Seconds a connection answered 408 or 503 stays half-closed, so the client reads the
+answer before the close (closing with its unread bytes in the buffer would reset it)."""
+ABORT_WAIT = 1.0
+"""Seconds shutdown waits for handlers after aborting their connections."""
+
+
+class ClientHandler(RequestHandler):
+    """One client connection: aiohttp's protocol plus the head timeout and the cap."""
+
+    __slots__ = ("_admitted", "_clients", "_head_begun", "_head_timer")
+
+    def __init__(self, clients: ClientServer, **kwargs: Any) -> None:
+        super().__init__(clients, **kwargs)
+        self._clients = clients
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_begun = False
+        self._admitted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        clients = self._clients
+        if not clients.admit():
+            assert isinstance(transport, asyncio.Transport)
+            self.close()  # aiohttp: data_received ignores what the client sends now
+            clients.refuse(transport)
+            return
+        self._admitted = True
+        super().connection_made(transport)
+        self._wait_for_head()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        if self._admitted:
+            self._admitted = False
+            self._clients.clients -= 1
+            super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        timer = self._head_timer
+        if timer is not None:
+            if self._messages:  # a whole head arrived (or one aiohttp refused)
+                timer.cancel()
+                self._head_timer = None
+            elif data:
+                self._head_begun = True
+
+    async def finish_response(
+        self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        sent = await super().finish_response(request, resp, start_time)
+        if self.transport is not None and not self._messages and self._head_timer is None:
+            self._wait_for_head()  # the next request's head: from the end of this response
+        return sent
+
+    def _wait_for_head(self) -> None:
+        self._head_begun = False
+        self._head_timer = self._loop.call_later(self._clients.head_timeout, self._head_late)
+
+    def _head_late(self) -> None:
+        self._head_timer = None
+        transport = self.transport
+        if transport is None or self._messages:
+            return
+        if not self._head_begun:
+            self.force_close()  # idle: nobody is waiting for an answer
+            return
+        self.close()  # aiohttp: stop the request loop, ignore further bytes
+        self._clients.answer_and_close(transport, self._clients.timeout_answer)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: a response began, none can follow
+            raise ConnectionError("a response was sent already; cannot send an error after it")
+        if status >= 500:
+            error = _refusals.unexpected(status)
+            self.logger.error(
+                "unexpected error answering %s %s", request.method, request.path, exc_info=exc
+            )
+        else:
+            error = _refusals.malformed(exc)
+            # Never the request's bytes (they may hold a key), nor a traceback: a scanner's
+            # garbage is routine on a public port. (Under gunicorn the logger is gunicorn's.)
+            self.logger.debug(
+                "refused a malformed request from %s: %s (%s)",
+                request.remote,
+                error.message,
+                type(exc).__name__,
+            )
+        response = error.response()
+        response.force_close()
+        return response
+
+
+class ClientServer(Server):
+    """aiohttp's ``Server`` (the protocol factory) making ``ClientHandler``s and counting
+    them."""
+
+    def __init__(self, base: Server, *, head_timeout: float, max_clients: int | None) -> None:
+        self._handler_kwargs: dict[str, Any] = dict(base._kwargs)
+        super().__init__(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            **self._handler_kwargs,
+        )
+        self.head_timeout = head_timeout
+        self.max_clients = max_clients
+        self.clients = 0
+        self.timeout_answer = _refusals.raw_answer(_refusals.head_timeout(head_timeout))
+        self._busy_answer = _refusals.raw_answer(_refusals.over_capacity(max_clients or 0))
+        self._lingering: set[asyncio.Transport] = set()
+        self._busy_log = EveryInterval("refusing connections over max_clients")
+
+    def __call__(self) -> ClientHandler:
+        return ClientHandler(self, loop=asyncio.get_running_loop(), **self._handler_kwargs)
+
+    def admit(self) -> bool:
+        if self.max_clients is not None and self.clients >= self.max_clients:
+            return False
+        self.clients += 1
+        return True
+
+    def refuse(self, transport: asyncio.Transport) -> None:
+        self._busy_log(f"{self.clients} clients connected (max_clients {self.max_clients})")
+        self.answer_and_close(transport, self._busy_answer)
+
+    def answer_and_close(self, transport: asyncio.Transport, answer: bytes) -> None:
+        """Write ``answer``, half-close, and abort after ``LINGER`` unless the client closed."""
+        transport.write(answer)
+        if transport.can_write_eof():
+            transport.write_eof()  # the client reads the answer, then sees the end
+        self._lingering.add(transport)
+
+        def end() -> None:
+            self._lingering.discard(transport)
+            transport.abort()
+
+        asyncio.get_running_loop().call_later(LINGER, end)
+
+    def pre_shutdown(self) -> None:
+        super().pre_shutdown()
+        for transport in list(self._lingering):
+            transport.abort()
+        self._lingering.clear()
+        self._busy_log.close()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """aiohttp's graceful shutdown, bounded: at ``timeout`` every connection still open is
+        aborted, which ends handlers stuck writing to clients that stopped reading."""
+        graceful = asyncio.ensure_future(super().shutdown(timeout))
+        try:
+            done, _ = await asyncio.wait({graceful}, timeout=timeout)
+            if not done:
+                self.abort_all()
+                await asyncio.wait({graceful}, timeout=ABORT_WAIT)
+        except asyncio.CancelledError:
+            self.abort_all()  # a second signal: stop waiting for anyone
+            raise
+        finally:
+            if not graceful.done():
+                graceful.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await graceful
+
+    def abort_all(self) -> None:
+        for handler in self.connections:
+            if handler.transport is not None:
+                handler.transport.abort()
+
+
+class ClientRunner(web.AppRunner):
+    """aiohttp's ``AppRunner`` serving through a ``ClientServer``."""
+
+    __slots__ = ("_head_timeout", "_max_clients")
+
+    def __init__(
+        self,
+        app: web.Application,
+        *,
+        head_timeout: float,
+        max_clients: int | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self._head_timeout = head_timeout
+        self._max_clients = max_clients
+
+    async def _make_server(self) -> Server:
+        base = await super()._make_server()  # runs the app's startup, builds aiohttp's Server
+        return ClientServer(base, head_timeout=self._head_timeout, max_clients=self._max_clients)
