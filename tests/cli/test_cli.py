@@ -210,3 +210,33 @@ def test_a_busy_port_is_one_readable_line(command: str) -> None:
         result = run(command, "--port", str(port))
     assert_one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
     assert "choose another --port" in result.stderr
+
+
+def test_chat_with_a_provider_that_exits_prints_one_line_and_fails() -> None:
+    """A plugin calling sys.exit() mid-answer is a failed call, not the end of the command."""
+    code = """
+import sys
+from aichats_core import AsyncGeneratorProvider, ProviderModelMixin, register_provider
+from aichats_core.cli import main
+
+class Exiter(AsyncGeneratorProvider, ProviderModelMixin):
+    default_model = "m"
+    models = ["m"]
+
+    @classmethod
+    async def create_async_generator(cls, model, messages, proxy=None, **kwargs):
+        yield "half "
+        sys.exit(3)
+
+register_provider("exiter", Exiter)
+sys.exit(main(sys.argv[1:]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code, "chat", "-p", "exiter", "Hello"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout == "half "
+    assert_one_line_error(result, "provider 'exiter' failed with SystemExit: 3")
