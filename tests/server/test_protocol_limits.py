@@ -1,0 +1,234 @@
+"""What the server does before any handler runs, over raw sockets against ``aichats serve``:
+malformed requests, request heads that never finish, too many clients, no fds left."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from raw_http import Served, exchange, parse_response, read_until_closed, serving
+
+MARK = b"ECHO-ME-7731"
+"""Put in every malformed request: an answer or a log line quoting the request shows it."""
+HOST = b"Host: 127.0.0.1\r\n"
+POST = b"POST /v1/chat/completions HTTP/1.1\r\n" + HOST + b"Content-Type: application/json\r\n"
+
+MALFORMED = {
+    "NUL in a header": (
+        b"GET /v1/models HTTP/1.1\r\n" + HOST + b"X-A: " + MARK + b"\x00\r\n\r\n",
+        400,
+    ),
+    "header over 8190 bytes": (
+        b"GET /v1/models HTTP/1.1\r\n" + HOST + b"X-A: " + MARK + b"a" * 9000 + b"\r\n\r\n",
+        431,
+    ),
+    "request line over 8190 bytes": (b"GET /" + MARK + b"a" * 9000 + b" HTTP/1.1\r\n\r\n", 431),
+    "NUL in the path": (b"GET /v1/" + MARK + b"\x00 HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    "duplicate Content-Length": (
+        POST + b"Content-Length: 2\r\nContent-Length: 3\r\nX-A: " + MARK + b"\r\n\r\n{}",
+        400,
+    ),
+    "bad method": (b"G\x01T /" + MARK + b" HTTP/1.1\r\n" + HOST + b"\r\n", 400),
+    "invalid HTTP version": (b"GET /" + MARK + b" HTTP/9.x\r\n" + HOST + b"\r\n", 400),
+    "bad chunked encoding": (POST + b"Transfer-Encoding: chunked\r\n\r\nzz" + MARK + b"\r\n", 400),
+    "header name not a token": (b"GET / HTTP/1.1\r\n" + HOST + MARK + b"\x01: x\r\n\r\n", 400),
+    "obs-fold": (b"GET / HTTP/1.1\r\n" + HOST + b"X-A: a\r\n " + MARK + b"\r\n\r\n", 400),
+    "too many headers": (
+        b"GET / HTTP/1.1\r\n"
+        + HOST
+        + b"".join(b"X-%d: %s\r\n" % (i, MARK) for i in range(200))
+        + b"\r\n",
+        431,
+    ),
+    "TLS on the HTTP port": (b"\x16\x03\x01\x02\x00\x01" + MARK + b"\r\n\r\n", 400),
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    with serving(tmp_path_factory.mktemp("limits") / "server.log", "--api-key", "k" * 20) as s:
+        yield s
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+async def test_malformed_requests_get_an_openai_error_that_echoes_nothing(
+    served: Served, name: str
+) -> None:
+    data, status = MALFORMED[name]
+    raw = await exchange(served.host, served.port, data)
+    response = parse_response(raw)
+    assert response.status == status, raw[:300]
+    assert response.headers["content-type"].startswith("application/json")
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    assert MARK not in raw
+    await asyncio.sleep(0.2)
+    log = served.output()
+    assert MARK.decode() not in log
+    assert "Traceback" not in log
+
+
+async def _slowloris(host: str, port: int) -> asyncio.StreamReader:
+    """A connection that begins a request head and never ends it."""
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /v1/models HTTP/1.1\r\n" + HOST + b"X-Slow: ")
+    await writer.drain()
+    return reader
+
+
+@contextlib.asynccontextmanager
+async def _trickling(host: str, port: int, count: int) -> AsyncIterator[list[asyncio.StreamReader]]:
+    """``count`` slowloris connections, each sending a byte every 0.5 s until the block ends."""
+    pairs = []
+    for _ in range(count):
+        try:
+            pairs.append(await asyncio.wait_for(asyncio.open_connection(host, port), 10))
+        except (OSError, TimeoutError):
+            break
+    for _, writer in pairs:
+        writer.write(b"GET /v1/models HTTP/1.1\r\n" + HOST + b"X-Slow: ")
+
+    async def trickle() -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            for _, writer in pairs:
+                if not writer.is_closing():
+                    writer.write(b"a")
+
+    task = asyncio.create_task(trickle())
+    try:
+        yield [reader for reader, _ in pairs]
+    finally:
+        task.cancel()
+        for _, writer in pairs:
+            writer.transport.abort()
+
+
+async def test_a_head_that_never_ends_gets_408_after_the_head_timeout(tmp_path: Path) -> None:
+    with serving(tmp_path / "server.log", "--head-timeout", "1") as served:
+        async with _trickling(served.host, served.port, 1) as (reader,):
+            started = time.monotonic()
+            raw = await read_until_closed(reader, timeout=15)
+            elapsed = time.monotonic() - started
+    response = parse_response(raw)
+    assert response.status == 408
+    assert response.json()["error"]["code"] == "request_timeout"
+    assert response.headers["connection"] == "close"
+    assert 0.8 <= elapsed < 1 + 8  # the timeout, not the bytes trickling in, decides
+
+
+async def test_the_head_timeout_restarts_after_each_response(tmp_path: Path) -> None:
+    with serving(tmp_path / "server.log", "--head-timeout", "1.5") as served:
+        reader, writer = await asyncio.open_connection(served.host, served.port)
+        try:
+            for _ in range(2):  # keep-alive: each request within the timeout is answered
+                await asyncio.sleep(1.0)
+                writer.write(b"GET /v1/models HTTP/1.1\r\n" + HOST + b"\r\n")
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                assert head.startswith(b"HTTP/1.1 200"), head
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+            started = time.monotonic()
+            writer.write(b"GET /v1/models HTTP/1.1\r\n")  # then a head left unfinished
+            raw = await read_until_closed(reader, timeout=15)
+        finally:
+            writer.close()
+    assert parse_response(raw).status == 408
+    assert 1.2 <= time.monotonic() - started < 1.5 + 8
+
+
+async def test_a_normal_client_is_answered_while_slowloris_hold_more_than_the_fd_limit(
+    tmp_path: Path,
+) -> None:
+    limit = 256
+
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    with serving(tmp_path / "server.log", "--head-timeout", "2", preexec_fn=low_fd_limit) as s:
+        async with _trickling(s.host, s.port, 2 * limit), aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 60
+            statuses = []
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                # every attempt is answered promptly: a 503 over the cap, a 200 below it
+                async with http.get(s.base_url + "/models", timeout=aiohttp.ClientTimeout(10)) as r:
+                    statuses.append(r.status)
+                    body = await r.json()
+                assert time.monotonic() - started < 10
+                if r.status == 200:
+                    break
+                assert r.status == 503, body
+                assert body["error"]["code"] == "server_busy"
+                await asyncio.sleep(0.2)
+            assert statuses[-1] == 200, statuses
+        log = s.output()
+    assert "Traceback" not in log
+
+
+async def test_connections_over_max_clients_get_503_and_the_server_recovers(
+    tmp_path: Path,
+) -> None:
+    with serving(tmp_path / "server.log", "--max-clients", "5", "--head-timeout", "60") as s:
+        held = [await asyncio.open_connection(s.host, s.port) for _ in range(5)]
+        await asyncio.sleep(0.3)
+        request = b"GET /v1/models HTTP/1.1\r\n" + HOST + b"\r\n"
+        started = time.monotonic()
+        response = parse_response(await exchange(s.host, s.port, request, timeout=10))
+        assert time.monotonic() - started < 5
+        assert response.status == 503
+        assert response.headers["connection"] == "close"
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["error"]["code"] == "server_busy"
+        for _, writer in held:
+            writer.close()
+        await asyncio.sleep(0.5)
+        closing = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
+        for _ in range(6):  # all the slots are free again
+            assert parse_response(await exchange(s.host, s.port, closing)).status == 200
+
+
+async def test_accept_failures_at_the_fd_limit_are_logged_once_per_interval(
+    tmp_path: Path,
+) -> None:
+    limit = 64
+
+    def low_fd_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    args = ("--max-clients", "1000", "--head-timeout", "60")
+    with serving(tmp_path / "server.log", *args, preexec_fn=low_fd_limit) as served:
+        before = len(served.output())
+        pairs = [await asyncio.open_connection(served.host, served.port) for _ in range(limit + 40)]
+        fds = Path(f"/proc/{served.process.pid}/fd")
+        await asyncio.sleep(4)  # accept() fails all this time: asyncio retries every second
+        assert len(os.listdir(fds)) >= limit - 2  # it really is at its limit
+        flood = served.output()[before:]
+        for _, writer in pairs:
+            writer.transport.abort()
+        await asyncio.sleep(1.5)  # the retry after the last failure accepts again
+        request = b"GET /v1/models HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+        assert parse_response(await exchange(served.host, served.port, request)).status == 200
+    assert "Traceback" not in flood
+    assert len(flood.splitlines()) <= 3, flood
+    assert len(flood) < 2000
+    assert "cannot accept connections" in flood
+
+
+def test_refusals_are_json_with_their_content_length() -> None:
+    from aichats_core.server._refusals import over_capacity, raw_answer
+
+    response = parse_response(raw_answer(over_capacity(7)))
+    assert response.status == 503
+    assert int(response.headers["content-length"]) == len(response.body)
+    assert "(7)" in json.loads(response.body)["error"]["message"]
