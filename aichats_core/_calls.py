@@ -42,6 +42,7 @@ async def fall_back(
     options: dict[str, Any],
     per_provider: dict[str, dict[str, Any]],
     policy: RetryPolicy,
+    keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
     failures: list[tuple[str, AiChatsError]] = []
     for candidate in candidates:
@@ -49,7 +50,7 @@ async def fall_back(
             failures.append((candidate.name, candidate.error))
             continue
         merged = {**options, **per_provider.get(normalize_name(candidate.name), {})}
-        events = retrying(candidate, messages, proxy, merged, policy)
+        events = retrying(candidate, messages, proxy, merged, policy, keep_text)
         started = False
         try:
             async for event in events:
@@ -73,11 +74,14 @@ def retrying(
     proxy: str | None,
     options: dict[str, Any],
     policy: RetryPolicy,
+    keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
-    """The call's events, with retries when the policy allows any."""
+    """The call's events, with retries when the policy allows any. ``keep_text`` keeps the
+    text received, for ``StreamInterruptedError.partial_text``; a caller that keeps it itself
+    (``text()``) or must not hold the answer (the server's relay) turns it off."""
     if not policy.retries:  # no wrapper: each generator layer costs every event a hop
-        return _attempt(selection, messages, proxy, options)
-    return _with_retries(selection, messages, proxy, options, policy)
+        return _attempt(selection, messages, proxy, options, keep_text)
+    return _with_retries(selection, messages, proxy, options, policy, keep_text)
 
 
 async def _with_retries(
@@ -86,10 +90,11 @@ async def _with_retries(
     proxy: str | None,
     options: dict[str, Any],
     policy: RetryPolicy,
+    keep_text: bool,
 ) -> AsyncGenerator[Event, None]:
     attempt = 0
     while True:
-        events = _attempt(selection, messages, proxy, options)
+        events = _attempt(selection, messages, proxy, options, keep_text)
         started = False
         try:
             async for event in events:
@@ -107,10 +112,15 @@ async def _with_retries(
 
 
 async def _attempt(
-    selection: Selection, messages: list[Message], proxy: str | None, options: dict[str, Any]
+    selection: Selection,
+    messages: list[Message],
+    proxy: str | None,
+    options: dict[str, Any],
+    keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
     """One call of one provider: normalise what it yields, contain what it raises."""
     received: list[str] = []
+    remember = received.append if keep_text else _forget
     started = False
     items: AsyncIterator[Any] | None = None
     try:
@@ -121,14 +131,14 @@ async def _attempt(
             async for item in items:
                 started = True
                 if type(item) is str:
-                    received.append(item)
+                    remember(item)
                     yield TextChunk(text=item)
                 elif isinstance(item, PROVIDER_EVENT_TYPES):
                     if isinstance(item, TextChunk):
-                        received.append(item.text)
+                        remember(item.text)
                     yield item
                 elif isinstance(item, str):  # a str subclass: still text (this is for speed)
-                    received.append(str(item))
+                    remember(str(item))
                     yield TextChunk(text=str(item))
                 else:
                     raise _garbage(selection, item)
@@ -153,6 +163,10 @@ async def _attempt(
             error.partial_text = "".join(received)
         raise error from exc
     yield _finish(selection.name, selection.model)
+
+
+def _forget(text: str) -> None:
+    """What ``_attempt`` does with text it need not keep."""
 
 
 @functools.lru_cache(maxsize=256)

@@ -104,6 +104,7 @@ class Client(AsyncClosing):
         proxy: str | None = None,
         retries: int | RetryPolicy | None = None,
         provider_options: ProviderOptions | None = None,
+        keep_partial_text: bool = True,
         **options: Any,
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults."""
@@ -115,6 +116,7 @@ class Client(AsyncClosing):
             self._retries if retries is None else retries,
             _merge_provider_options(self._provider_options, provider_options),
             {**self._options, "session": self.session, **options},
+            keep_partial_text,
         )
 
     async def complete(
@@ -136,6 +138,7 @@ class Client(AsyncClosing):
             proxy=proxy,
             retries=retries,
             provider_options=provider_options,
+            keep_partial_text=False,  # text() keeps it, and gives it to an interruption
             **options,
         )
         return await events.text()

@@ -16,7 +16,7 @@ from aichats_core._models import ImageResponse, MessageInput, TextChunk, validat
 from aichats_core._registry import normalize_name
 from aichats_core._retry import RetryPolicy
 from aichats_core._select import ProviderRef, select, select_or_failure
-from aichats_core.errors import InvalidRequestError
+from aichats_core.errors import InvalidRequestError, StreamInterruptedError
 
 __all__ = [
     "Event",
@@ -58,11 +58,16 @@ class ResultStream(AsyncClosing, AsyncIterator[Event]):
         """Consume the stream and return the text, or the first image URI for an image answer."""
         parts: list[str] = []
         async with self:
-            async for event in self._events:
-                if isinstance(event, TextChunk):
-                    parts.append(event.text)
-                elif isinstance(event, ImageResponse) and event.images:
-                    return event.images[0]
+            try:
+                async for event in self._events:
+                    if isinstance(event, TextChunk):
+                        parts.append(event.text)
+                    elif isinstance(event, ImageResponse) and event.images:
+                        return event.images[0]
+            except StreamInterruptedError as exc:
+                if not exc.partial_text:  # a stream that kept no text: this is it
+                    exc.partial_text = "".join(parts)
+                raise
         return "".join(parts)
 
 
@@ -74,6 +79,7 @@ def stream(
     proxy: str | None = None,
     retries: int | RetryPolicy = 0,
     provider_options: ProviderOptions | None = None,
+    keep_partial_text: bool = True,
     **options: Any,
 ) -> ResultStream:
     """Stream the answer of ``provider`` as result events, ending with ``Finish``.
@@ -86,10 +92,16 @@ def stream(
     transient failures (rate limits, timeouts, lost connections, 5xx) of each provider. Both
     happen only before the first event reached the caller; ``Finish`` says who answered.
 
+    A stream cut short raises ``StreamInterruptedError`` with the text so far, which the
+    stream keeps for that; ``keep_partial_text=False`` keeps none (``partial_text`` is then
+    empty: you have seen the text), so that relaying a long answer holds none of it.
+
     >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
     ...     print(event)
     """
-    return start(provider, messages, model, proxy, retries, provider_options, options)
+    return start(
+        provider, messages, model, proxy, retries, provider_options, options, keep_partial_text
+    )
 
 
 async def complete(
@@ -103,8 +115,8 @@ async def complete(
     **options: Any,
 ) -> str:
     """The whole answer: its text, or the first image URI for an image model."""
-    events = start(provider, messages, model, proxy, retries, provider_options, options)
-    return await events.text()
+    events = start(provider, messages, model, proxy, retries, provider_options, options, False)
+    return await events.text()  # keeps the text, and gives it to an interruption
 
 
 def start(
@@ -115,6 +127,7 @@ def start(
     retries: int | RetryPolicy,
     provider_options: ProviderOptions | None,
     options: dict[str, Any],
+    keep_partial_text: bool = True,
 ) -> ResultStream:
     """Validate a call and return its not-yet-started stream; shared by ``Client``."""
     validated = validate_messages(messages)
@@ -123,8 +136,12 @@ def start(
     if isinstance(provider, str) or not isinstance(provider, Sequence):
         selection = select(provider, model)
         merged = {**options, **per_provider.get(normalize_name(selection.name), {})}
-        return ResultStream(retrying(selection, validated, proxy, merged, policy))
+        return ResultStream(
+            retrying(selection, validated, proxy, merged, policy, keep_partial_text)
+        )
     if not provider:
         raise InvalidRequestError("no provider given: the fallback list is empty")
     candidates = [select_or_failure(ref, model) for ref in provider]
-    return ResultStream(fall_back(candidates, validated, proxy, options, per_provider, policy))
+    return ResultStream(
+        fall_back(candidates, validated, proxy, options, per_provider, policy, keep_partial_text)
+    )

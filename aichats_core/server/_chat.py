@@ -60,7 +60,8 @@ async def _complete(
     provider: str,
 ) -> web.StreamResponse:
     """The answer in one piece, collected up to ``max_answer_bytes`` (streams need no bound:
-    they are relayed with backpressure)."""
+    they are relayed with backpressure). It is kept as the JSON-escaped bytes it is sent as,
+    and written piece by piece: the whole answer exists once, not four times."""
     limit = state.limits.max_answer_bytes
     parts: list[bytes] = []
     size = 0
@@ -69,25 +70,28 @@ async def _complete(
     async with aclosing(state.answer(request, events)) as items:
         async for item in items:
             if isinstance(item, TextChunk):
-                encoded = _openai.utf8(item.text)
-                size += len(encoded)
+                escaped = _openai.utf8(json.dumps(item.text, ensure_ascii=False)[1:-1])
+                size += len(escaped)
                 if size > limit:
                     raise answer_too_large(provider, limit)
-                parts.append(encoded)
+                parts.append(escaped)
                 chars += len(item.text)
             elif isinstance(item, Usage):
                 reported = (item.prompt_tokens, item.completion_tokens)
-    text = b"".join(parts).decode()
-    del parts
-    body = _openai.completion(
-        _openai.completion_id(),
-        _openai.now(),
-        chat.model,
-        text,
-        _openai.usage(chat.messages, chars, reported),
+    used = _openai.usage(chat.messages, chars, reported)
+    head, tail = _openai.completion_around_content(
+        _openai.completion_id(), _openai.now(), chat.model, used
     )
-    encoded = json.dumps(body, ensure_ascii=False).encode()
-    return web.Response(body=encoded, content_type="application/json")
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.content_length = len(head) + size + len(tail)
+    began(response)
+    await response.prepare(request)
+    await response.write(head)
+    for part in parts:
+        await response.write(part)
+    await response.write(tail)
+    await response.write_eof()
+    return response
 
 
 class _EventStream:

@@ -7,6 +7,7 @@ are refused with ``param`` naming them, rather than silently answered wrong.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import uuid
@@ -281,6 +282,22 @@ def completion(
         ],
         "usage": used,
     }
+
+
+_CONTENT = "\0"
+"""Where the answer goes in ``completion_around_content``: the last string of the dump
+that can be this (only ``model`` before it comes from the client)."""
+
+
+def completion_around_content(
+    ident: str, created: int, model: str, used: dict[str, int]
+) -> tuple[bytes, bytes]:
+    """A ``chat.completion`` as the bytes before and after its content's JSON-escaped text,
+    so that a long answer is written as it was kept rather than dumped whole once more."""
+    dumped = json.dumps(completion(ident, created, model, _CONTENT, used), ensure_ascii=False)
+    head, marker, tail = dumped.rpartition(json.dumps(_CONTENT))
+    assert marker, "the content placeholder is in the dump"
+    return (head + '"').encode(), ('"' + tail).encode()
 
 
 def chunk(

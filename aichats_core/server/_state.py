@@ -117,6 +117,7 @@ class ServerState:
             proxy=proxy,
             retries=retries,
             provider_options={provider: options},
+            keep_partial_text=False,  # a relay must not hold the answer; nobody reads it here
         )
 
 

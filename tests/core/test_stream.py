@@ -108,6 +108,26 @@ async def test_an_interrupted_stream_carries_the_text_received_so_far() -> None:
     assert len(received) == 2  # no Finish: the stream did not complete
 
 
+async def test_a_stream_that_keeps_no_text_holds_none_and_complete_still_tells_it() -> None:
+    """``keep_partial_text=False`` (a relay of long answers) keeps nothing for the error;
+    ``complete()`` keeps the text anyway, once, and hands it to the interruption."""
+    cut = StreamInterruptedError("Scripted", "connection cut")
+    provider = ScriptedProvider.script("Hello", " wor", error=cut)
+    with pytest.raises(StreamInterruptedError) as caught:
+        async for _ in aichats_core.stream(provider, "Hi", keep_partial_text=False):
+            pass
+    assert caught.value.partial_text == ""
+    provider = ScriptedProvider.script("Hello", " wor", error=StreamInterruptedError("S", "cut"))
+    with pytest.raises(StreamInterruptedError) as caught:
+        await aichats_core.complete(provider, "Hi")
+    assert caught.value.partial_text == "Hello wor"
+    async with aichats_core.Client() as client:
+        provider = ScriptedProvider.script("Hi", " there", error=StreamInterruptedError("S", "cut"))
+        with pytest.raises(StreamInterruptedError) as caught:
+            await client.complete(provider, "Hi")
+    assert caught.value.partial_text == "Hi there"
+
+
 class _Garbage(ScriptedProvider):
     items: ClassVar[tuple[Any, ...]] = ("fine", 42)
 
