@@ -9,7 +9,7 @@ import json
 import os
 import resource
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -146,15 +146,21 @@ async def test_the_head_timeout_restarts_after_each_response(tmp_path: Path) -> 
     assert 1.2 <= time.monotonic() - started < 1.5 + 8
 
 
+def _fds(limit: int) -> Callable[[], None]:
+    """What the server's child process runs first: soft and hard fd limits at ``limit`` (the
+    hard one too, or ``aichats serve`` would raise the soft one to it)."""
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return lower
+
+
 async def test_a_normal_client_is_answered_while_slowloris_hold_more_than_the_fd_limit(
     tmp_path: Path,
 ) -> None:
     limit = 256
-
-    def low_fd_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
-    with serving(tmp_path / "server.log", "--head-timeout", "2", preexec_fn=low_fd_limit) as s:
+    with serving(tmp_path / "server.log", "--head-timeout", "2", preexec_fn=_fds(limit)) as s:
         async with _trickling(s.host, s.port, 2 * limit), aiohttp.ClientSession() as http:
             deadline = time.monotonic() + 60
             statuses = []
@@ -202,12 +208,8 @@ async def test_accept_failures_at_the_fd_limit_are_logged_once_per_interval(
     tmp_path: Path,
 ) -> None:
     limit = 64
-
-    def low_fd_limit() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
     args = ("--max-clients", "1000", "--head-timeout", "60")
-    with serving(tmp_path / "server.log", *args, preexec_fn=low_fd_limit) as served:
+    with serving(tmp_path / "server.log", *args, preexec_fn=_fds(limit)) as served:
         before = len(served.output())
         pairs = [await asyncio.open_connection(served.host, served.port) for _ in range(limit + 40)]
         fds = Path(f"/proc/{served.process.pid}/fd")
