@@ -218,20 +218,30 @@ def shutting_down() -> ApiError:
     )
 
 
+def _shown(path: str) -> str:
+    """The client's own path, as much of it as a message needs, without control characters."""
+    cut = path[:_SHOWN_PATH] + ("..." if len(path) > _SHOWN_PATH else "")
+    return "".join(char if char.isprintable() else "?" for char in cut)
+
+
+_SHOWN_PATH = 100
+
+
 def from_http(exc: web.HTTPException, request: web.Request, body_limit: int) -> ApiError:
     """aiohttp's own refusals (unknown route, wrong method, body too large) in OpenAI form."""
     headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
     if exc.status == 404:
         return ApiError(
             404,
-            f"unknown request URL: {request.method} {request.path}; the API lives under /v1",
+            f"unknown request URL: {request.method} {_shown(request.path)}; the API lives"
+            " under /v1",
             code="unknown_url",
         )
     if exc.status == 405:
         allowed = headers.get("Allow", "")
         return ApiError(
             405,
-            f"method {request.method} is not allowed on {request.path}; use {allowed}",
+            f"method {request.method} is not allowed on {_shown(request.path)}; use {allowed}",
             code="method_not_allowed",
             headers=headers,
         )
