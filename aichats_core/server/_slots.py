@@ -8,6 +8,7 @@ holding half of what the other waits for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,8 +26,8 @@ class Slots:
 
     @asynccontextmanager
     async def take(self, count: int) -> AsyncIterator[None]:
-        if not 1 <= count <= self.total:
-            raise ValueError(f"cannot take {count} of {self.total} slots")
+        """``count`` slots (at least one, at most all of them: a taker of more takes all)."""
+        count = max(1, min(count, self.total))
         if self._waiting or self.free < count:
             await self._wait(count)
         else:
@@ -45,7 +46,8 @@ class Slots:
             if entry[1].done() and not entry[1].cancelled():
                 self._release(count)  # granted, then cancelled before it could use them
             else:
-                self._waiting.remove(entry)
+                with contextlib.suppress(ValueError):  # _grant may have dropped it already
+                    self._waiting.remove(entry)
                 self._grant()  # a smaller taker behind this one may fit now
             raise
 
@@ -54,7 +56,13 @@ class Slots:
         self._grant()
 
     def _grant(self) -> None:
-        while self._waiting and self._waiting[0][0] <= self.free:
-            count, future = self._waiting.popleft()
+        while self._waiting:
+            count, future = self._waiting[0]
+            if future.done():  # cancelled, its task not yet resumed to leave the queue
+                self._waiting.popleft()
+                continue
+            if count > self.free:
+                return
+            self._waiting.popleft()
             self.free -= count
             future.set_result(None)
