@@ -197,6 +197,16 @@ def internal_error() -> ApiError:
     return ApiError(500, "internal error", type="server_error", code="internal_error")
 
 
+def body_too_large(limit: int) -> ApiError:
+    """Also closes the connection: the rest of the body is not worth reading."""
+    return ApiError(
+        413,
+        f"the request body is over the limit of {limit} bytes (counted after decompression)",
+        code="request_too_large",
+        close=True,
+    )
+
+
 def answer_too_large(provider: str, limit: int) -> ApiError:
     """A non-streaming answer grew past ``max_answer_bytes``; a stream would have carried it."""
     return ApiError(

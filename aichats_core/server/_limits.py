@@ -17,7 +17,7 @@ DEFAULT_MAX_BODY_BYTES = 1_048_576
 DEFAULT_HEAD_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 30.0
 DEFAULT_MAX_ANSWER_BYTES = 16 * 1_048_576
-DEFAULT_MAX_JSON_DEPTH = 64
+DEFAULT_MAX_REQUEST_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class ServerLimits:
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     """Largest answer (UTF-8 bytes of text) a non-streaming chat completion collects before
     it is refused (502 ``answer_too_large``); streams are relayed with backpressure instead."""
-    max_json_depth: int = DEFAULT_MAX_JSON_DEPTH
+    max_json_depth: int = DEFAULT_MAX_REQUEST_JSON_DEPTH
     """Deepest nesting of arrays and objects a request body may have (400 beyond it)."""
 
     def __post_init__(self) -> None:

@@ -8,9 +8,11 @@ example.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import http.client
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -178,6 +180,26 @@ def test_any_image_request_is_answered_without_a_5xx(
 ) -> None:
     status, body = exchange(served.port, "/v1/images/generations", json.dumps(request).encode())
     assert_no_server_error(status, body)
+
+
+COMPRESSORS = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "raw deflate": lambda data: zlib.compress(data, wbits=-15),
+}
+
+
+@SETTINGS
+@given(request=chat_requests | image_requests, method=st.sampled_from(sorted(COMPRESSORS)))
+def test_any_compressed_request_is_answered_without_a_5xx(
+    served: _Served, request: dict[str, Any], method: str
+) -> None:
+    body = COMPRESSORS[method](json.dumps(request).encode())
+    encoding = "gzip" if method == "gzip" else "deflate"
+    path = "/v1/images/generations" if "prompt" in request else "/v1/chat/completions"
+    status, answer = exchange(served.port, path, body, {"Content-Encoding": encoding})
+    assert_no_server_error(status, answer)
+    assert status != 400 or b"Content-Encoding" not in answer, answer[:300]
 
 
 @SETTINGS

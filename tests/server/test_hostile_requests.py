@@ -146,6 +146,31 @@ async def test_compressed_bodies_are_read(
     assert answer["choices"][0]["message"]["content"] == default_reply("Hi")
 
 
+@pytest.mark.parametrize("wrapped", [True, False])
+async def test_a_deflate_body_whose_first_byte_arrives_alone_is_read(
+    base_url: str, wrapped: bool
+) -> None:
+    """The framing of a deflate body (zlib-wrapped or raw) is told from its first two bytes,
+    which need not arrive together."""
+    body = zlib.compress(chat_body()) if wrapped else zlib.compress(chat_body(), wbits=-15)
+    host, port = base_url.split("//")[1].split("/")[0].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body[:1]
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the server reads the first byte on its own
+    writer.write(body[1:])
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    await writer.wait_closed()
+    head, _, content = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), answer
+    assert json.loads(content)["choices"][0]["message"]["content"] == default_reply("Hi")
+
+
 @pytest.mark.parametrize(
     ("encoding", "body", "code"),
     [

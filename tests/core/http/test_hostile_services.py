@@ -107,6 +107,18 @@ async def test_json_nested_too_deep_is_a_format_error_not_a_plugin_bug(depth: in
             await chat(str(server.make_url("")).rstrip("/"), model="dalle")
 
 
+async def test_an_unterminated_string_full_of_escapes_is_refused_in_linear_time() -> None:
+    """A hostile answer must not freeze the event loop: a string that never ends, holding
+    escaped quotes, before many brackets (a check that scanned strings from every quote took
+    8 s for 48 KB, growing with the square of the size). 1 MB is refused at once."""
+    body = '{"a": "' + 'x\\"' * 250_000 + "[" * 101
+    async with await json_server(body) as server:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ResponseFormatError, match="not valid JSON"):
+            await chat(str(server.make_url("")).rstrip("/"), model="dalle")
+        assert asyncio.get_running_loop().time() - started < 5
+
+
 async def test_a_stream_without_the_required_end_marker_is_an_interruption() -> None:
     async with AiChatsEmulator(script=Script(text="cut here", done_marker=False)) as emulator:
         # AiChats: the end of the body ends the stream (DESIGN.md section 3), a complete answer.
