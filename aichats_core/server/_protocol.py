@@ -23,6 +23,7 @@ import contextlib
 from typing import Any
 
 from aiohttp import web
+from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
@@ -40,13 +41,16 @@ ABORT_WAIT = 1.0
 class ClientHandler(RequestHandler):
     """One client connection: aiohttp's protocol plus the head timeout and the cap."""
 
-    __slots__ = ("_admitted", "_clients", "_head_begun", "_head_timer")
+    __slots__ = ("_admitted", "_body", "_clients", "_head_begun", "_head_timer")
 
     def __init__(self, clients: ClientServer, **kwargs: Any) -> None:
         super().__init__(clients, **kwargs)
         self._clients = clients
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_begun = False
+        """Bytes of a head not yet parsed have arrived (while a response was being sent, too)."""
+        self._body: StreamReader | None = None
+        """The body of the last head parsed: bytes arriving before its end are not a head."""
         self._admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -64,20 +68,26 @@ class ClientHandler(RequestHandler):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        self._body = None
         if self._admitted:
             self._admitted = False
             self._clients.clients -= 1
             super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        # aiohttp 3.14 also calls this with b"" to parse heads it buffered while paused.
+        in_body = self._body is not None and not self._body.is_eof()
+        parsed = self._request_count
         super().data_received(data)
+        if self._request_count != parsed:  # a whole head arrived (or one aiohttp refused)
+            self._body = self._messages[-1][1] if self._messages else None
+            self._head_begun = False  # (the rest of this chunk, if any, is not told apart)
+        elif data and not in_body:
+            self._head_begun = True
         timer = self._head_timer
-        if timer is not None:
-            if self._messages:  # a whole head arrived (or one aiohttp refused)
-                timer.cancel()
-                self._head_timer = None
-            elif data:
-                self._head_begun = True
+        if timer is not None and self._messages:
+            timer.cancel()
+            self._head_timer = None
 
     async def finish_response(
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
@@ -88,7 +98,6 @@ class ClientHandler(RequestHandler):
         return sent
 
     def _wait_for_head(self) -> None:
-        self._head_begun = False
         self._head_timer = self._loop.call_later(self._clients.head_timeout, self._head_late)
 
     def _head_late(self) -> None:

@@ -16,6 +16,8 @@ import aiohttp
 import pytest
 from raw_http import Served, exchange, parse_response, read_until_closed, serving
 
+from providers.aichats.emulator import AiChatsEmulator, Script
+
 MARK = b"ECHO-ME-7731"
 """Put in every malformed request: an answer or a log line quoting the request shows it."""
 HOST = b"Host: 127.0.0.1\r\n"
@@ -144,6 +146,28 @@ async def test_the_head_timeout_restarts_after_each_response(tmp_path: Path) -> 
             writer.close()
     assert parse_response(raw).status == 408
     assert 1.2 <= time.monotonic() - started < 1.5 + 8
+
+
+async def test_a_head_begun_while_the_previous_response_streamed_gets_408(
+    tmp_path: Path, emulator: AiChatsEmulator
+) -> None:
+    emulator.enqueue(Script(text="word " * 20, events=20, delay=0.1))  # about 2 s of stream
+    body = json.dumps(
+        {"model": "aichats", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    ).encode()
+    args = ("--head-timeout", "1", "-o", f"aichats.base_url={emulator.url}")
+    with serving(tmp_path / "server.log", *args) as served:
+        reader, writer = await asyncio.open_connection(served.host, served.port)
+        try:
+            writer.write(POST + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.write(b"GET /v1/models HTTP/1.1\r\n")  # pipelined while the stream runs
+            raw = head + await read_until_closed(reader, timeout=20)
+        finally:
+            writer.close()
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
+    assert b"[DONE]" in raw  # the stream ended first...
+    assert b"\r\n\r\nHTTP/1.1 408 " in raw, raw[-300:]  # ...then the late head was answered
 
 
 def _fds(limit: int) -> Callable[[], None]:
