@@ -174,17 +174,21 @@ def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
 
 
 def _url_problem(value: object) -> str | None:
+    """Why ``value`` is no base URL, quoting it without the credentials it may hold."""
     from urllib.parse import urlsplit
 
+    from aichats_core.http._proxy import redact
+
     if not isinstance(value, str):
-        return f"must be a URL string, not {value!r}"
+        return f"must be a URL string, not a {type(value).__name__}"
+    shown = redact(value)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError:
-        return f"is not a valid URL: {value!r}"
+        return f"is not a valid URL: {shown!r}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http:// or https:// URL with a host, not {value!r}"
+        return f"must be an http:// or https:// URL with a host, not {shown!r}"
     return None
 
 

@@ -448,6 +448,21 @@ def test_option_values_are_checked_at_start(options: dict[str, Any], words: str)
     assert words in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"base_url": "ftp://user:pw-s3cret@127.0.0.1"},
+        {"base_url": "http://user:pw-s3cret@[::1"},
+        {"proxy": "socks5://user:pw-s3cret@127.0.0.1:1080"},
+        {"proxy": "user:pw-s3cret@127.0.0.1:3128"},
+    ],
+)
+def test_refused_urls_are_quoted_without_their_credentials(options: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        checked_provider_options({"aichats": options})
+    assert "pw-s3cret" not in str(caught.value)
+
+
 async def test_emulate_serves_only_providers_that_have_an_emulator(
     http: aiohttp.ClientSession,
 ) -> None:
