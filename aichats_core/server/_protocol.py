@@ -19,7 +19,6 @@ aiohttp internals relied on, each present in aiohttp 3.10.10 as in 3.14:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -208,8 +207,12 @@ class ClientServer(Server):
         finally:
             if not graceful.done():
                 graceful.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await graceful
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # this task was cancelled, not only the graceful wait
 
     def abort_all(self) -> None:
         for handler in self.connections:

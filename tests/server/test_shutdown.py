@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import socket
@@ -11,8 +12,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
+from aiohttp import web
+from aiohttp.web_server import Server
 from raw_http import Served, serving
 
+from aichats_core.server import _protocol
 from providers.aichats.emulator import AiChatsEmulator, Script
 
 GRACE = 2.0
@@ -87,3 +92,31 @@ async def test_a_second_sigterm_exits_at_once(tmp_path: Path, emulator: AiChatsE
             elapsed = await _exit_time(served, signals=2)
     assert elapsed < 0.3 + 1.5, f"exited {elapsed:.1f} s after the first SIGTERM"
     assert "Traceback" not in served.output()
+
+
+async def test_a_cancellation_while_the_graceful_wait_ends_is_not_swallowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The runner's task, cancelled while ``shutdown`` waits for the cancelled graceful wait
+    to end, ends cancelled."""
+    ending = asyncio.Event()
+
+    async def slow_to_end(self: Server, timeout: float | None = None) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            ending.set()
+            await asyncio.sleep(3600)  # until cancelled again: by the task's own cancellation
+
+    async def handler(request: web.BaseRequest) -> web.StreamResponse:
+        raise AssertionError("no request is made")
+
+    monkeypatch.setattr(Server, "shutdown", slow_to_end)
+    monkeypatch.setattr(_protocol, "ABORT_WAIT", 0.0)
+    clients = _protocol.ClientServer(Server(handler), head_timeout=1, max_clients=None)
+    task = asyncio.create_task(clients.shutdown(timeout=0.0))
+    await asyncio.wait_for(ending.wait(), 10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert task.cancelled()
