@@ -33,6 +33,10 @@ from aichats_core.server._throttle import EveryInterval
 LINGER = 2.0
 """Seconds a connection answered 408 or 503 stays half-closed, so the client reads the
 answer before the close (closing with its unread bytes in the buffer would reset it)."""
+LINGER_BUDGET = 32
+"""Connections lingering at once, at most: each holds an fd that ``max_clients`` does not
+count, so a flood of refusals would reach the fd limit. Beyond it the answer is written and
+the socket closed at once (the client may then see a reset instead of the answer)."""
 ABORT_WAIT = 1.0
 """Seconds shutdown waits for handlers after aborting their connections."""
 
@@ -40,7 +44,7 @@ ABORT_WAIT = 1.0
 class ClientHandler(RequestHandler):
     """One client connection: aiohttp's protocol plus the head timeout and the cap."""
 
-    __slots__ = ("_admitted", "_body", "_clients", "_head_begun", "_head_timer")
+    __slots__ = ("_admitted", "_answered", "_body", "_clients", "_head_begun", "_head_timer")
 
     def __init__(self, clients: ClientServer, **kwargs: Any) -> None:
         super().__init__(clients, **kwargs)
@@ -51,12 +55,15 @@ class ClientHandler(RequestHandler):
         self._body: StreamReader | None = None
         """The body of the last head parsed: bytes arriving before its end are not a head."""
         self._admitted = False
+        self._answered: asyncio.Transport | None = None
+        """The transport given a refusal or a 408, lingering until the client closes."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         clients = self._clients
         if not clients.admit():
             assert isinstance(transport, asyncio.Transport)
             self.close()  # aiohttp: data_received ignores what the client sends now
+            self._answered = transport
             clients.refuse(transport)
             return
         self._admitted = True
@@ -68,6 +75,9 @@ class ClientHandler(RequestHandler):
             self._head_timer.cancel()
             self._head_timer = None
         self._body = None
+        if self._answered is not None:
+            self._clients.forget(self._answered)
+            self._answered = None
         if self._admitted:
             self._admitted = False
             self._clients.clients -= 1
@@ -108,6 +118,8 @@ class ClientHandler(RequestHandler):
             self.force_close()  # idle: nobody is waiting for an answer
             return
         self.close()  # aiohttp: stop the request loop, ignore further bytes
+        assert isinstance(transport, asyncio.Transport)
+        self._answered = transport
         self._clients.answer_and_close(transport, self._clients.timeout_answer)
 
     def handle_error(
@@ -156,7 +168,7 @@ class ClientServer(Server):
         self.clients = 0
         self.timeout_answer = _refusals.raw_answer(_refusals.head_timeout(head_timeout))
         self._busy_answer = _refusals.raw_answer(_refusals.over_capacity(max_clients or 0))
-        self._lingering: set[asyncio.Transport] = set()
+        self._lingering: dict[asyncio.Transport, asyncio.TimerHandle] = {}
         self._busy_log = EveryInterval("refusing connections over max_clients")
 
     def __call__(self) -> ClientHandler:
@@ -173,21 +185,31 @@ class ClientServer(Server):
         self.answer_and_close(transport, self._busy_answer)
 
     def answer_and_close(self, transport: asyncio.Transport, answer: bytes) -> None:
-        """Write ``answer``, half-close, and abort after ``LINGER`` unless the client closed."""
+        """Write ``answer``, half-close, and abort after ``LINGER`` unless the client closed;
+        past ``LINGER_BUDGET`` lingering connections, close at once."""
         transport.write(answer)
+        if len(self._lingering) >= LINGER_BUDGET:
+            transport.close()  # the fd is freed once the kernel has the answer
+            return
         if transport.can_write_eof():
             transport.write_eof()  # the client reads the answer, then sees the end
-        self._lingering.add(transport)
+        loop = asyncio.get_running_loop()
+        self._lingering[transport] = loop.call_later(LINGER, self._end_lingering, transport)
 
-        def end() -> None:
-            self._lingering.discard(transport)
-            transport.abort()
+    def _end_lingering(self, transport: asyncio.Transport) -> None:
+        self._lingering.pop(transport, None)
+        transport.abort()
 
-        asyncio.get_running_loop().call_later(LINGER, end)
+    def forget(self, transport: asyncio.Transport) -> None:
+        """``transport`` closed: it lingers no more."""
+        timer = self._lingering.pop(transport, None)
+        if timer is not None:
+            timer.cancel()
 
     def pre_shutdown(self) -> None:
         super().pre_shutdown()
-        for transport in list(self._lingering):
+        for transport, timer in list(self._lingering.items()):
+            timer.cancel()
             transport.abort()
         self._lingering.clear()
         self._busy_log.close()

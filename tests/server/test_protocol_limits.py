@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from raw_http import Served, exchange, parse_response, read_until_closed, serving
 
+from aichats_core.server._protocol import LINGER
 from providers.aichats.emulator import AiChatsEmulator, Script
 
 MARK = b"ECHO-ME-7731"
@@ -226,6 +227,44 @@ async def test_connections_over_max_clients_get_503_and_the_server_recovers(
         closing = request.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")
         for _ in range(6):  # all the slots are free again
             assert parse_response(await exchange(s.host, s.port, closing)).status == 200
+
+
+def _open_fds(served: Served) -> int:
+    return len(os.listdir(f"/proc/{served.process.pid}/fd"))
+
+
+async def _until_accepted(served: Served, baseline: int, count: int) -> None:
+    """Wait until the server holds ``count`` connections more than its ``baseline`` fds."""
+    deadline = time.monotonic() + 30
+    while _open_fds(served) < baseline + count:
+        assert time.monotonic() < deadline, "the server did not accept the connections"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_flood_of_refused_connections_leaves_fds_for_the_next_client(
+    tmp_path: Path,
+) -> None:
+    """Refused connections linger (each an fd the cap does not count) only up to a budget."""
+    limit, cap = 160, 10
+    args = ("--max-clients", str(cap), "--head-timeout", "60")
+    with serving(tmp_path / "server.log", *args, preexec_fn=_fds(limit)) as served:
+        baseline = _open_fds(served)
+        held = [await asyncio.open_connection(served.host, served.port) for _ in range(cap)]
+        await _until_accepted(served, baseline, cap)
+        flood: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        request = b"GET /v1/models HTTP/1.1\r\n" + HOST + b"Connection: close\r\n\r\n"
+        deadline = time.monotonic() + 2 * LINGER + 1  # past the first refusals' linger
+        while time.monotonic() < deadline and len(flood) < 4 * limit:
+            # connections that never read nor close, each refused: many more than the fds
+            flood += [await asyncio.open_connection(served.host, served.port) for _ in range(40)]
+            response = parse_response(await exchange(served.host, served.port, request))
+            assert response.status == 503  # the next client is still answered
+        assert len(flood) > limit
+        for _, writer in held + flood:
+            writer.transport.abort()
+        log = served.output()
+    assert "cannot accept connections" not in log
+    assert "Traceback" not in log
 
 
 async def test_accept_failures_at_the_fd_limit_are_logged_once_per_interval(
