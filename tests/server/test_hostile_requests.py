@@ -4,13 +4,16 @@ error), never a 500, and none costs the server more than its limits allow."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import json
 import time
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -37,6 +40,29 @@ async def post(
 
 def chat_body(**fields: Any) -> bytes:
     return json.dumps({"model": "aichats", "messages": HELLO, **fields}).encode()
+
+
+POST_HEAD = (
+    b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+)
+"""A chat request's head without its last headers and the blank line: for raw sockets."""
+
+
+@asynccontextmanager
+async def raw_connection(
+    base_url: str,
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """A plain TCP connection to the server, for what aiohttp's client would not send."""
+    address = urlsplit(base_url)
+    assert address.hostname is not None
+    assert address.port is not None
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        yield reader, writer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
 
 
 # -- wrong types anywhere ------------------------------------------------------------------
@@ -153,19 +179,15 @@ async def test_a_deflate_body_whose_first_byte_arrives_alone_is_read(
     """The framing of a deflate body (zlib-wrapped or raw) is told from its first two bytes,
     which need not arrive together."""
     body = zlib.compress(chat_body()) if wrapped else zlib.compress(chat_body(), wbits=-15)
-    host, port = base_url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        b"Content-Type: application/json\r\nContent-Encoding: deflate\r\n"
-        b"Content-Length: %d\r\n\r\n" % len(body) + body[:1]
-    )
-    await writer.drain()
-    await asyncio.sleep(0.2)  # the server reads the first byte on its own
-    writer.write(body[1:])
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
-    await writer.wait_closed()
+    async with raw_connection(base_url) as (reader, writer):
+        writer.write(
+            POST_HEAD + b"Connection: close\r\nContent-Encoding: deflate\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body) + body[:1]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the server reads the first byte on its own
+        writer.write(body[1:])
+        answer = await asyncio.wait_for(reader.read(), 10)
     head, _, content = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), answer
     assert json.loads(content)["choices"][0]["message"]["content"] == default_reply("Hi")
@@ -228,27 +250,15 @@ async def test_a_surrogate_pair_escape_is_text(
     assert answer["choices"][0]["message"]["content"] == default_reply("\U0001f600")
 
 
-class _Surrogates(AsyncGeneratorProvider):
-    """A provider whose text holds a lone surrogate, as a JSON ``"\\ud800"`` decodes to."""
-
-    url = "http://127.0.0.1:9"
-    working = True
-    default_model = "m"
-    models: ClassVar[list[str]] = ["m"]
-
-    @classmethod
-    async def create_async_generator(
-        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
-    ) -> AsyncIterator[str]:
-        yield "a\ud800b"
-        yield "c"
+SURROGATES = ScriptedProvider.script("a\ud800b", "c")
+"""A provider whose text holds a lone surrogate, as a JSON ``"\\ud800"`` decodes to."""
 
 
 @pytest.mark.parametrize("stream", [True, False])
 async def test_a_lone_surrogate_in_an_answer_becomes_a_replacement_character(
     base_url: str, http: aiohttp.ClientSession, stream: bool
 ) -> None:
-    with registered("surrogates", _Surrogates):
+    with registered("surrogates", SURROGATES):
         async with http.post(
             base_url + "/chat/completions",
             json={"model": "surrogates", "messages": HELLO, "stream": stream},
@@ -319,36 +329,24 @@ async def test_a_declared_length_over_the_limit_is_refused_before_reading(
     start_server: StartServer,
 ) -> None:
     base_url = await start_server(max_body_bytes=1_000)
-    host, port = base_url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{"
-    )
-    await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    async with raw_connection(base_url) as (reader, writer):
+        writer.write(POST_HEAD + b"Content-Length: 50000000\r\n\r\n{")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
     assert head.startswith(b"HTTP/1.1 413"), head
-    writer.close()
-    await writer.wait_closed()
 
 
 async def test_a_body_that_trickles_in_is_408(start_server: StartServer) -> None:
     base_url = await start_server(body_timeout=0.5)
-    host, port = base_url.split("//")[1].split("/")[0].split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
-    )
-    await writer.drain()
-    started = time.monotonic()
-    answer = await asyncio.wait_for(reader.read(), 10)  # the server closes after answering
-    assert time.monotonic() - started < 5
+    async with raw_connection(base_url) as (reader, writer):
+        writer.write(POST_HEAD + b"Content-Length: 100\r\n\r\n{")
+        await writer.drain()
+        started = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(), 10)  # the server closes after answering
+        assert time.monotonic() - started < 5
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408"), head
     assert json.loads(body)["error"]["code"] == "request_timeout"
-    writer.close()
-    await writer.wait_closed()
 
 
 class _Huge(AsyncGeneratorProvider):
@@ -468,7 +466,7 @@ async def test_emulate_serves_only_providers_that_have_an_emulator(
 ) -> None:
     """Under ``--emulate`` a provider without an emulator is neither listed nor called: its
     requests are refused before anything leaves the machine."""
-    online = ScriptedProvider.script(["from the real service"])
+    online = ScriptedProvider.script("from the real service")
     listening: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     with registered("online", online):
         server = asyncio.create_task(serve(port=0, emulate=True, ready=listening.set_result))
