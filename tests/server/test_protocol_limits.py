@@ -210,8 +210,9 @@ async def test_connections_over_max_clients_get_503_and_the_server_recovers(
     tmp_path: Path,
 ) -> None:
     with serving(tmp_path / "server.log", "--max-clients", "5", "--head-timeout", "60") as s:
+        baseline = _open_fds(s)
         held = [await asyncio.open_connection(s.host, s.port) for _ in range(5)]
-        await asyncio.sleep(0.3)
+        await _until_accepted(s, baseline, 5)  # else the probe could be accepted first
         request = b"GET /v1/models HTTP/1.1\r\n" + HOST + b"\r\n"
         started = time.monotonic()
         response = parse_response(await exchange(s.host, s.port, request, timeout=10))
