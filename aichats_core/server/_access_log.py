@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
-from aichats_core.server._logging import REDACTED
+from aichats_core.server._logging import REDACTED, SECRET_NAME
 
 if TYPE_CHECKING:
     from aiohttp.web_request import BaseRequest
@@ -76,7 +76,7 @@ class _Headers:
         if value is None:
             return default
         lowered = name.lower()
-        if lowered in SECRET_HEADERS:
+        if lowered in SECRET_HEADERS or SECRET_NAME.search(lowered):
             return REDACTED
         if lowered == "referer":
             path, _, query = value.partition("?")

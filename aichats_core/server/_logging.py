@@ -16,7 +16,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable, Iterable
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 REDACTED = "[redacted]"
 
@@ -41,14 +41,18 @@ _CREDENTIALS = re.compile(
     r"(['\"]?\s*[:=,]\s*['\"]?)((?:(?!\\[rn])[^\r\n'\"])*)"
     # A credential without its header, as in a truncated line: "b'Bearer x...'".
     r"|(\b(?:bearer|basic|digest)\s+)([^\s'\",\\]+)"
-    # The value of a query parameter named like a credential: "?api_key=x", "&token=x".
-    r"|([?&;](?:api[_-]?key|key|token|access[_-]?token|auth|password|secret|sig|signature)=)"
+    # The value of a query parameter named like a credential: "?api_key=x", "&access_token=x",
+    # "&client_secret=x": any name that ends in key, token, secret or password.
+    r"|([?&;](?:[\w.\-\[\]]{0,40}?(?:key|token|secret|password)|auth|sig|signature)=)"
     r"([^&\s'\"#\\]*)",
     re.IGNORECASE,
 )
+SECRET_NAME = re.compile(r"(?:key|token|secret|password)$", re.IGNORECASE)
+"""A header or parameter name whose value is a credential (``x-api-key``, ``client_secret``,
+``access_token``), as the query part of ``_CREDENTIALS`` takes them."""
 _MARKERS = (
     *("authorization", "cookie", "api-key", "bearer", "basic", "digest"),
-    *("key=", "token=", "auth=", "password=", "secret=", "sig=", "signature="),
+    *("key=", "token=", "auth=", "password=", "secret=", "sig="),
 )
 """What ``_CREDENTIALS`` can match contains one of these: the cheap test that spares an
 ordinary log line the regular expression."""
@@ -154,6 +158,21 @@ def _prefixes(secret: str) -> str:
 
 def _word(secret: str) -> str:
     return rf"(?<![\w-]){re.escape(secret)}(?![\w-])"
+
+
+def url_credentials(text: str) -> list[str]:
+    """The password and ``user:password`` in ``text`` if it is a URL with them (a proxy's,
+    a base URL's), as written and percent-decoded; else nothing."""
+    if "://" not in text or "@" not in text:
+        return []
+    try:
+        userinfo = urlsplit(text.strip()).netloc.rpartition("@")[0]
+    except ValueError:
+        return []
+    _, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return [userinfo, unquote(userinfo)] if userinfo else []
+    return [password, unquote(password), userinfo, unquote(userinfo)]
 
 
 def protect_logs(

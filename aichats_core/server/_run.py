@@ -26,7 +26,7 @@ from aichats_core.server._access_log import AccessLog
 from aichats_core.server._app import create_app
 from aichats_core.server._capacity import FDS_PER_CLIENT, max_clients
 from aichats_core.server._hosts import is_ip_literal
-from aichats_core.server._logging import protect_logs
+from aichats_core.server._logging import protect_logs, url_credentials
 from aichats_core.server._options import app_options_from_environment
 from aichats_core.server._protocol import ClientRunner
 from aichats_core.server._state import DEFAULT_SHUTDOWN_GRACE, STATE
@@ -114,11 +114,10 @@ def guard_process(app: web.Application) -> Callable[[], None]:
     state = app[STATE]
     secrets = [state.api_key or ""]
     for options in state.provider_options.values():
-        secrets += [
-            value
-            for key, value in options.items()
-            if isinstance(value, str) and _SECRET_OPTION.search(key)
-        ]
+        for key, value in options.items():
+            if isinstance(value, str):
+                # the whole value of a secret's option; a proxy's or base URL's userinfo
+                secrets += [value] if _SECRET_OPTION.search(key) else url_credentials(value)
     unprotect = protect_logs(secrets)
     restore = AcceptErrors(
         asyncio.get_running_loop(),

@@ -152,3 +152,53 @@ def test_the_redactor_keeps_what_is_not_secret(text: str, expected: str) -> None
 
 def test_a_short_key_is_redacted_as_a_word_only() -> None:
     assert Redactor(["k"]).redact("Bearer-less k, and keys") == f"Bearer-less {REDACTED}, and keys"
+
+
+PROXY_PASSWORD = "pw-s3cret-1ba7"
+PROXY = f"http://proxy-user:{PROXY_PASSWORD}@127.0.0.1:9"
+"""A proxy that refuses: every call through it fails, and is logged."""
+CLIENT_SECRETS = {"client_secret": "cs-41c9e0d2", "access_token": "at-77e1b3f5"}
+
+
+async def test_proxy_userinfo_and_credential_named_parameters_stay_out_of_the_log(
+    tmp_path: Path,
+) -> None:
+    query = "&".join(f"{name}={value}" for name, value in CLIENT_SECRETS.items())
+    body = b'{"model": "aichats", "messages": [{"role": "user", "content": "Hi"}]}'
+    chat = (
+        b"POST /v1/chat/completions?" + query.encode() + b" HTTP/1.1\r\n" + HOST + CLOSE
+        + b"User-Agent: app/1 (from https://app.example/cb?" + query.encode() + b")\r\n"
+        + b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )  # fmt: skip
+    with serving(tmp_path / "server.log", "-o", f"aichats.proxy={PROXY}") as served:
+        for _ in range(2):
+            answer = await exchange(served.host, served.port, chat)
+            assert answer.startswith(b"HTTP/1.1 502"), answer[:300]
+        await asyncio.sleep(0.5)  # the last access lines
+    output = served.output()
+    assert "aiohttp.access" in output  # the log is on, and the failures were logged
+    assert "cannot connect to the proxy" in output
+    for secret in (PROXY_PASSWORD, *CLIENT_SECRETS.values()):
+        assert secret not in output, output
+
+
+async def test_the_userinfo_of_a_proxy_or_base_url_option_is_a_secret() -> None:
+    from aichats_core.server import create_app
+    from aichats_core.server._run import guard_process
+
+    options = {"proxy": PROXY, "base_url": "https://base-user:b4se-pass@api.example/v1"}
+    undo = guard_process(create_app(provider_options={"aichats": options}))
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("aichats_core.server")
+    logger.addHandler(handler)
+    try:
+        logger.warning("no answer from %s nor from %s", PROXY, options["base_url"])
+        logger.warning("a password alone: %s; a Basic credential: %s", PROXY_PASSWORD, "b4se-pass")
+    finally:
+        logger.removeHandler(handler)
+        undo()
+    text = stream.getvalue()
+    for secret in (PROXY_PASSWORD, "proxy-user:", "b4se-pass", "base-user:"):
+        assert secret not in text, text
+    assert "127.0.0.1:9" in text
