@@ -10,10 +10,16 @@
   write blocked on a full socket buffer, is aborted rather than waited for.
 
 aiohttp internals relied on, each present in aiohttp 3.10.10 as in 3.14:
-``RequestHandler._messages`` (the parsed heads waiting to be handled),
-``RequestHandler.handle_error`` and ``finish_response`` (overridden),
+``RequestHandler._messages`` (the parsed heads waiting to be handled) and
+``_request_count`` (how many heads were parsed), ``RequestHandler._loop`` (its event loop),
+``RequestHandler.data_received``, ``handle_error`` and ``finish_response`` (overridden;
+3.14's ``_resume_reading_if_drained`` calls ``data_received(b"")`` to parse heads it
+buffered while paused, which the override tolerates: no bytes are not a begun head),
 ``Server._kwargs`` (the keywords a ``RequestHandler`` is built with) and
-``AppRunner._make_server`` (overridden to build this ``Server``).
+``AppRunner._make_server`` (overridden to build this ``Server``). ``_access_log.AccessLog``
+relies on the attributes ``AccessLogger``'s atoms read of a request (``method``,
+``path_qs``, ``version``, ``remote``, ``headers``): an atom reading another would write
+"Error in logging" instead of the line (tests/server/test_access_log.py runs them all).
 """
 
 from __future__ import annotations
