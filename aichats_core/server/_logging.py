@@ -42,17 +42,18 @@ _CREDENTIALS = re.compile(
     # A credential without its header, as in a truncated line: "b'Bearer x...'".
     r"|(\b(?:bearer|basic|digest)\s+)([^\s'\",\\]+)"
     # The value of a query parameter named like a credential: "?api_key=x", "&access_token=x",
-    # "&client_secret=x": any name that ends in key, token, secret or password.
-    r"|([?&;](?:[\w.\-\[\]]{0,40}?(?:key|token|secret|password)|auth|sig|signature)=)"
+    # "&client_secret=x", "&X-Amz-Signature=x": any name that ends in key, token, secret,
+    # password or signature.
+    r"|([?&;](?:[\w.\-\[\]]{0,40}?(?:key|token|secret|password|signature)|auth|sig)=)"
     r"([^&\s'\"#\\]*)",
     re.IGNORECASE,
 )
-SECRET_NAME = re.compile(r"(?:key|token|secret|password)$", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(?:key|token|secret|password|signature)$", re.IGNORECASE)
 """A header or parameter name whose value is a credential (``x-api-key``, ``client_secret``,
 ``access_token``), as the query part of ``_CREDENTIALS`` takes them."""
 _MARKERS = (
     *("authorization", "cookie", "api-key", "bearer", "basic", "digest"),
-    *("key=", "token=", "auth=", "password=", "secret=", "sig="),
+    *("key=", "token=", "auth=", "password=", "secret=", "sig=", "signature="),
 )
 """What ``_CREDENTIALS`` can match contains one of these: the cheap test that spares an
 ordinary log line the regular expression."""
@@ -171,7 +172,9 @@ def url_credentials(text: str) -> list[str]:
         return []
     _, colon, password = userinfo.partition(":")
     if not colon or not password:
-        return [userinfo, unquote(userinfo)] if userinfo else []
+        # A user name alone is hardly a secret: redacting a short one would blank ordinary
+        # words of the log ("proxy"), so only a long one, which may be a token, counts.
+        return [userinfo, unquote(userinfo)] if len(userinfo) >= _MIN_SUBSTRING else []
     return [password, unquote(password), userinfo, unquote(userinfo)]
 
 

@@ -47,8 +47,11 @@ def parse_provider_option(text: str) -> tuple[str, str, Any]:
     target, separator, raw = text.partition("=")
     provider, dot, key = target.partition(".")
     if not separator or not dot or not provider.strip() or not key.strip():
+        # The value is never quoted: it may be a key given in the wrong place.
+        shown = f"{target!r}=..." if separator else "without '='"
         raise InvalidRequestError(
-            f"option {text!r} is not PROVIDER.KEY=VALUE (e.g. aichats.base_url=http://127.0.0.1:8765)"
+            f"option {shown} is not PROVIDER.KEY=VALUE"
+            " (e.g. aichats.base_url=http://127.0.0.1:8765)"
         )
     try:
         value: Any = json.loads(raw)
@@ -156,7 +159,9 @@ def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
 
     proxy, retries = options.get("proxy"), options.get("retries", 0)
     if proxy is not None and not isinstance(proxy, str):
-        raise InvalidRequestError(f"{name}.proxy must be a URL string, not {proxy!r}")
+        raise InvalidRequestError(
+            f"{name}.proxy must be a URL string, not a {type(proxy).__name__}"
+        )
     if proxy and (problem := proxy_problem(proxy)) is not None:
         raise InvalidRequestError(f"{name}.proxy {problem}")
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
@@ -174,21 +179,21 @@ def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
 
 
 def _url_problem(value: object) -> str | None:
-    """Why ``value`` is no base URL, quoting it without the credentials it may hold."""
+    """Why ``value`` is no base URL, never quoting it: it may hold credentials."""
     from urllib.parse import urlsplit
-
-    from aichats_core.http._proxy import redact
 
     if not isinstance(value, str):
         return f"must be a URL string, not a {type(value).__name__}"
-    shown = redact(value)
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 - parsing the port is the check
     except ValueError:
-        return f"is not a valid URL: {shown!r}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be an http:// or https:// URL with a host, not {shown!r}"
+        return "is not a valid URL (its host or port does not parse)"
+    if parts.scheme not in ("http", "https"):
+        scheme = f" (it has {parts.scheme!r})" if parts.scheme.isalnum() else ""
+        return f"must be an http:// or https:// URL{scheme}"
+    if not parts.hostname:
+        return "names no host"
     return None
 
 

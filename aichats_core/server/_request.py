@@ -44,7 +44,7 @@ def parse_json(raw: bytes, limits: ServerLimits) -> object:
             code="json_too_deep",
         ) from None
     except JSONNotTextError as exc:
-        raise bad_request(f"the JSON body is not text: {exc}; send valid Unicode") from None
+        raise bad_request(f"in the JSON body, {exc}; send valid Unicode") from None
     except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not UTF-8
         raise bad_request(
             "we could not parse the JSON body of your request; send a JSON object in UTF-8"

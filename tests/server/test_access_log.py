@@ -25,6 +25,8 @@ ATOMS = {
     "%D": r"\d+",
     "%{User-Agent}i": "probe/1",
     "%{X-Request-Id}o": "id-7",
+    "%{Authorization}i": r"\[redacted\]",
+    "%{X-Auth-Token}i": r"\[redacted\]",
 }
 """Each documented atom (aiohttp.web_log.AccessLogger) and what it must write."""
 
@@ -36,7 +38,11 @@ def test_each_log_atom_writes_what_it_documents(
     request = make_mocked_request(
         "GET",
         "/v1/models?key=sk-hidden&n=1",
-        headers={"User-Agent": "probe/1", "Authorization": "Bearer sk-hidden"},
+        headers={
+            "User-Agent": "probe/1",
+            "Authorization": "Bearer sk-hidden",
+            "X-Auth-Token": "sk-hidden",
+        },
         transport=_Transport(),
     )
     response = web.Response(text="{}", headers={"X-Request-Id": "id-7"})

@@ -21,7 +21,7 @@ import pytest
 from aichats_core import AsyncGeneratorProvider
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server import serve
-from aichats_core.server._options import checked_provider_options
+from aichats_core.server._options import checked_provider_options, parse_provider_option
 from aichats_core.testing import ScriptedProvider, registered
 from aichats_core.types import Messages
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
@@ -453,12 +453,22 @@ def test_option_values_are_checked_at_start(options: dict[str, Any], words: str)
         {"base_url": "http://user:pw-s3cret@[::1"},
         {"proxy": "socks5://user:pw-s3cret@127.0.0.1:1080"},
         {"proxy": "user:pw-s3cret@127.0.0.1:3128"},
+        {"proxy": ["http://user:pw-s3cret@127.0.0.1:3128"]},
+        {"base_url": "http//user:pw-s3cret@127.0.0.1"},
+        {"base_url": "http://user:pw s3cret@127.0.0.1:x"},
     ],
 )
 def test_refused_urls_are_quoted_without_their_credentials(options: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         checked_provider_options({"aichats": options})
-    assert "pw-s3cret" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["openai_api_key=sk-s3cret", "sk-s3cret", "openai.=sk-s3cret"])
+def test_a_malformed_option_is_refused_without_its_value(text: str) -> None:
+    with pytest.raises(InvalidRequestError, match=r"PROVIDER\.KEY=VALUE") as caught:
+        parse_provider_option(text)
+    assert "s3cret" not in str(caught.value)
 
 
 async def test_emulate_serves_only_providers_that_have_an_emulator(

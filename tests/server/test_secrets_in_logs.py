@@ -144,6 +144,8 @@ def test_a_traceback_and_its_exception_text_are_redacted() -> None:
         ("token=" + KEY, "token=" + REDACTED),
         ("Set-Cookie: a=b; Path=/", "Set-Cookie: " + REDACTED),
         ("no secret here: key points", "no secret here: key points"),
+        ("GET /x?signature=abcdef HTTP/1.1", f"GET /x?signature={REDACTED} HTTP/1.1"),
+        ("GET /x?a=1&X-Amz-Signature=abc&b=2", f"GET /x?a=1&X-Amz-Signature={REDACTED}&b=2"),
     ],
 )
 def test_the_redactor_keeps_what_is_not_secret(text: str, expected: str) -> None:
