@@ -29,6 +29,7 @@ The transport's own exceptions (aiohttp's) are translated at one boundary,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AiChatsError",
@@ -55,6 +56,23 @@ class AiChatsError(Exception):
 
 class InvalidRequestError(AiChatsError, ValueError):
     """The request is invalid as given (messages, options); nothing was sent."""
+
+
+class InvalidOptionError(InvalidRequestError):
+    """An option a provider does not declare, or a value of the wrong type for it; raised at
+    the call, before any network. ``provider`` and ``option`` say which; ``accepted`` lists
+    the options the provider takes."""
+
+    def __init__(
+        self, provider: str, option: str, accepted: Sequence[str], message: str
+    ) -> None:
+        self.provider = provider
+        self.option = option
+        self.accepted = list(accepted)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.provider, self.option, self.accepted, str(self)))
 
 
 class ProviderNotFoundError(AiChatsError, LookupError):
