@@ -6,7 +6,7 @@ whole chunks with C-level ``bytes``/``str`` methods (normalise line endings, spl
 lines), because a per-character Python loop would cost more than reading the network. Uncommon
 shapes (multi-line events, comments, other fields, empty events) take a per-line path.
 
-The rules are WHATWG's (DESIGN.md section 3), with one deliberate difference: a last event that
+The rules are WHATWG's event-stream format, with one deliberate difference: a last event that
 the body ends without a closing blank line is still delivered, since servers in the wild omit it.
 Nothing here imports the HTTP client, so the decoder can be tested and fuzzed on bytes alone.
 """

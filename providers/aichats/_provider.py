@@ -105,7 +105,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
                 await refuse_unexpected(cls.__name__, response, expected=expected)
                 if not is_image:
                     received = False
-                    # DESIGN.md section 3: [DONE] ends the stream, and so does the end of the
+                    # The AiChats protocol: [DONE] ends the stream, and so does the end of the
                     # body. A body cut by the network is still an interruption.
                     async for events in http.iter_sse(response, require_done=False):
                         received = True

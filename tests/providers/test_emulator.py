@@ -38,7 +38,7 @@ def payload(kind: str = "chat", prompt: str = "hello world") -> dict[str, Any]:
 
 
 def parse_sse(raw: bytes) -> tuple[list[str], bool]:
-    """A reference SSE parser (the rules of DESIGN.md section 3): event data and [DONE] seen."""
+    """A reference SSE parser (the WHATWG event-stream rules): event data and [DONE] seen."""
     events: list[str] = []
     data: list[str] = []
     done = False

@@ -121,7 +121,7 @@ async def test_an_unterminated_string_full_of_escapes_is_refused_in_linear_time(
 
 async def test_a_stream_without_the_required_end_marker_is_an_interruption() -> None:
     async with AiChatsEmulator(script=Script(text="cut here", done_marker=False)) as emulator:
-        # AiChats: the end of the body ends the stream (DESIGN.md section 3), a complete answer.
+        # AiChats: the end of the body ends the stream, as [DONE] does: a complete answer.
         events = [e async for e in stream("aichats", "hi", base_url=emulator.url)]
         assert events[0] == TextChunk(text="cut here")
         # A protocol that requires [DONE]: the same body is cut, and says so after its events.

@@ -1,4 +1,4 @@
-"""The incremental SSE decoder, on bytes alone: each rule of DESIGN.md section 3, then properties.
+"""The incremental SSE decoder, on bytes alone: each event-stream rule, then properties.
 
 The properties matter most: the network splits a body anywhere, so the decoder must give the
 same events for every split, and must fail only with ResponseFormatError whatever arrives.
