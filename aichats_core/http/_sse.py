@@ -9,15 +9,27 @@ shapes (multi-line events, comments, other fields, empty events) take a per-line
 The rules are WHATWG's event-stream format, with one deliberate difference: a last event that
 the body ends without a closing blank line is still delivered, since servers in the wild omit it.
 Nothing here imports the HTTP client, so the decoder can be tested and fuzzed on bytes alone.
+
+Two decoders share that machinery (``_EventStream``: line endings, BOM, bounds, UTF-8, blank-line
+splitting) and differ only in what a completed block becomes: ``SSEDecoder`` gives the data
+alone (the fast path), ``SSEEventDecoder`` gives whole ``SSEEvent`` values (name, data, id,
+retry) for protocols that name their events.
 """
 
 from __future__ import annotations
 
 import codecs
+from typing import Generic, NamedTuple, TypeVar
 
 from aichats_core.errors import ResponseFormatError
 
-__all__ = ["DEFAULT_MAX_EVENT_BYTES", "DEFAULT_MAX_LINE_BYTES", "SSEDecoder"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_LINE_BYTES",
+    "SSEDecoder",
+    "SSEEvent",
+    "SSEEventDecoder",
+]
 
 DEFAULT_MAX_LINE_BYTES = 1_048_576
 """Longest line accepted in an event stream."""
@@ -35,23 +47,58 @@ def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode())
 
 
+def _field(line: str) -> tuple[str, str]:
+    """A line's field name and value, the WHATWG way: ``name:value`` with one space after the
+    colon removed; a line without a colon is a name with an empty value. A comment (``:...``)
+    gets the name "", which no field has, so callers need not test for it."""
+    name, _, value = line.partition(":")
+    return name, value[1:] if value.startswith(" ") else value
+
+
 def _data_value(line: str) -> str | None:
     """Value of a ``data`` field line, or None for any other line (comment, other field, blank)."""
-    if not line.startswith("data"):
-        return None
-    if len(line) == 4:  # a field name without a colon has an empty value
-        return ""
-    if line[4] != ":":  # e.g. "datum: x" is another field
-        return None
-    return line[6:] if line.startswith(" ", 5) else line[5:]
+    name, value = _field(line)
+    return value if name == "data" else None
 
 
-class SSEDecoder:
-    """Incremental SSE decoder: feed bytes as they arrive, get the data of each completed event.
+_MAX_RETRY_DIGITS = 18
+"""Longer ``retry`` values (beyond 10**18 ms) are ignored: nonsense, and ``int()`` of a line of
+digits a megabyte long would cost more than the whole stream."""
 
-    ``feed`` returns the data of the events a chunk completes; ``close`` is called at the end of
-    the body and returns a last event left open. Events with empty data are dropped, and a
-    ``[DONE]`` event sets ``done`` and makes the decoder ignore all later input.
+
+def _is_retry(value: str) -> bool:
+    """A ``retry`` value WHATWG takes: ASCII digits only (``isdigit`` alone accepts "²")."""
+    return value.isascii() and value.isdigit() and len(value) <= _MAX_RETRY_DIGITS
+
+
+_T = TypeVar("_T")
+
+
+class SSEEvent(NamedTuple):
+    """One dispatched server-sent event, as WHATWG defines it.
+
+    A NamedTuple, not a dataclass: one is made per event on the streaming path, and a tuple is
+    the cheapest immutable value to build.
+    """
+
+    event: str = "message"
+    """The ``event:`` field of the event, "message" when it had none (or an empty one)."""
+    data: str = ""
+    """Its ``data:`` lines joined with "\n"; "" for a lone ``data:`` line."""
+    id: str | None = None
+    """The last event id of the stream: the latest ``id:`` field so far, in this event or an
+    earlier one (an id persists until changed); None before any. "" is a reset, as in WHATWG."""
+    retry: int | None = None
+    """The reconnection time (ms) the stream last set with an all-digits ``retry:``, if any."""
+
+
+class _EventStream(Generic[_T]):
+    """The machinery of both decoders: bytes in, the blocks of completed events out.
+
+    ``feed`` returns the events a chunk completes; ``close`` is called at the end of the body
+    and returns a last event left open. A ``[DONE]`` event, where the subclass honours it,
+    sets ``done`` and makes the decoder ignore all later input. Subclasses say what a block
+    becomes: ``_events`` for any text of whole blocks, ``_one_line_events`` for the fast path.
 
     A malformed stream (invalid UTF-8, a line longer than ``max_line_bytes``, an event longer
     than ``max_event_bytes``) raises ``ResponseFormatError``. When the chunk holding the fault
@@ -130,8 +177,8 @@ class SSEDecoder:
         self._error: ResponseFormatError | None = None
         self._closed = False
 
-    def feed(self, chunk: bytes) -> list[str]:
-        """Decode the next piece of the body; return the data of each event it completes."""
+    def feed(self, chunk: bytes) -> list[_T]:
+        """Decode the next piece of the body; return the events it completes."""
         if self._halted:
             if self.done:
                 return []
@@ -193,8 +240,8 @@ class SSEDecoder:
                 raise error
         return events
 
-    def close(self) -> list[str]:
-        """End of the body: return the data of a last event that no blank line closed."""
+    def close(self) -> list[_T]:
+        """End of the body: return a last event that no blank line closed."""
         if self.done:
             return []
         if self._error is not None:
@@ -232,8 +279,8 @@ class SSEDecoder:
         self._line_bytes = len(chunk) - last - 1
         return last + 1 if self._line_bytes > limit else -1
 
-    def _take(self, text: str) -> list[str]:
-        """Add decoded text; return the data of the events it completes."""
+    def _take(self, text: str) -> list[_T]:
+        """Add decoded text; return the events it completes."""
         if self._peek:
             self._peek = False
             if not self._started:
@@ -288,11 +335,23 @@ class SSEDecoder:
             values = text.split("\n\ndata: ")
             values[0] = values[0][6:]
             if all(values) and text.count("\n") == 2 * len(values) - 2:
-                if "]" in text and _DONE in values:
-                    del values[values.index(_DONE) :]
-                    self._finish()
-                return values
+                return self._one_line_events(values, "]" in text)
         return self._events(text)
+
+    def _one_line_events(self, values: list[str], bracket: bool) -> list[_T]:
+        """The events of the fast path: ``values`` are the data of events that were each one
+        ``data: `` line; ``bracket`` says whether the text held a "]" (else no [DONE])."""
+        raise NotImplementedError
+
+    def _events(self, text: str) -> list[_T]:
+        """The events of ``text``: blocks of "\\n"-ended lines between blank lines."""
+        raise NotImplementedError
+
+    def _done_at(self, values: list[str]) -> None:
+        """Cut ``values`` at a ``[DONE]`` among them, which ends the stream."""
+        if _DONE in values:
+            del values[values.index(_DONE) :]
+            self._finish()
 
     def _within_event_bound(self, text: str) -> str:
         """``text`` cut before its first event over the bound; that event then fails ``feed``.
@@ -317,8 +376,23 @@ class SSEDecoder:
         self._event_bytes = 0
         self._undecoded = b""
 
+
+class SSEDecoder(_EventStream[str]):
+    """Incremental SSE decoder: feed bytes as they arrive, get the data of each completed event.
+
+    The decoder of ``HttpSession.iter_sse``, for protocols that only use ``data:``: events with
+    empty data are dropped, and ``data: [DONE]`` ends the stream. See ``_EventStream`` for the
+    errors, the bounds and ``done``/``answered``.
+    """
+
+    __slots__ = ()
+
+    def _one_line_events(self, values: list[str], bracket: bool) -> list[str]:
+        if bracket:
+            self._done_at(values)
+        return values
+
     def _events(self, text: str) -> list[str]:
-        """Data of the events in ``text``, blocks of "\\n"-ended lines between blank lines."""
         events: list[str] = []
         for block in text.split("\n\n"):
             if "\n" in block:
@@ -332,4 +406,69 @@ class SSEDecoder:
                 self._finish()
                 break
             events.append(data)
+        return events
+
+
+class SSEEventDecoder(_EventStream[SSEEvent]):
+    """Incremental SSE decoder that keeps what ``SSEDecoder`` drops: event names, ids, retry.
+
+    The decoder of ``HttpSession.iter_sse_events``, on the same machinery and bounds. It follows
+    WHATWG where ``SSEDecoder`` simplifies: a lone ``data:`` line dispatches an event with data
+    "" (only an event without any ``data`` line is not dispatched), and ``[DONE]`` is data like
+    any other unless ``done_marker`` makes it the end of the stream (as in ``SSEDecoder``). The
+    one deviation is ``SSEDecoder``'s: a last event that the body ends without a blank line is
+    still delivered.
+    """
+
+    __slots__ = ("done_marker", "last_id", "retry")
+
+    done_marker: bool
+    """``data: [DONE]`` ends the stream (not delivered, ``done`` set) instead of being an event."""
+    last_id: str | None
+    """The stream's last event id so far: also updated by blocks that dispatch no event."""
+    retry: int | None
+    """The reconnection time (ms) the stream last set, if any."""
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        done_marker: bool = False,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> None:
+        super().__init__(
+            provider=provider, max_line_bytes=max_line_bytes, max_event_bytes=max_event_bytes
+        )
+        self.done_marker = done_marker
+        self.last_id = None
+        self.retry = None
+
+    def _one_line_events(self, values: list[str], bracket: bool) -> list[SSEEvent]:
+        if bracket and self.done_marker:
+            self._done_at(values)
+        ident, retry = self.last_id, self.retry  # no id/retry line on this path: they hold
+        return [SSEEvent("message", value, ident, retry) for value in values]
+
+    def _events(self, text: str) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        for block in text.split("\n\n"):
+            name = ""
+            data: list[str] = []
+            for field, value in map(_field, block.split("\n")):
+                if field == "data":
+                    data.append(value)
+                elif field == "event":
+                    name = value
+                elif field == "id" and "\0" not in value:  # WHATWG ignores such an id
+                    self.last_id = value
+                elif field == "retry" and _is_retry(value):
+                    self.retry = int(value)
+            if not data:  # WHATWG: an empty data buffer dispatches nothing
+                continue
+            joined = "\n".join(data)
+            if self.done_marker and joined == _DONE:
+                self._finish()
+                break
+            events.append(SSEEvent(name or "message", joined, self.last_id, self.retry))
         return events

@@ -517,7 +517,7 @@ def test_module_does_not_import_the_http_client() -> None:
         if isinstance(node, ast.Import)
         for alias in node.names
     } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported <= {"__future__", "codecs", "aichats_core.errors"}
+    assert imported <= {"__future__", "codecs", "typing", "aichats_core.errors"}
 
 
 # --- properties -------------------------------------------------------------------------------
