@@ -28,7 +28,7 @@ from aichats_core.http._session import (
     HttpSession,
     new_client_session,
 )
-from aichats_core.http._sse import SSEDecoder
+from aichats_core.http._sse import SSEDecoder, SSEEvent, SSEEventDecoder
 
 __all__ = [
     "DEFAULT_IMAGE_TIMEOUT",
@@ -39,6 +39,8 @@ __all__ = [
     "HttpSession",
     "ProxySettings",
     "SSEDecoder",
+    "SSEEvent",
+    "SSEEventDecoder",
     "decode_data_uri",
     "download_data_uri",
     "image_bytes",
