@@ -13,16 +13,16 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
 from aichats_core._boundary import is_plugins_own, plugin_failure
+from aichats_core._call_options import ChainOptions
 from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
     Finish,
     ImageResponse,
-    Message,
     TextChunk,
     Usage,
 )
-from aichats_core._registry import normalize_name
-from aichats_core._retry import RetryPolicy
+from aichats_core._provider import Messages
+from aichats_core._retry import RetryPolicy, declared_transient_statuses
 from aichats_core._select import Failed, Selection
 from aichats_core.errors import (
     AiChatsError,
@@ -36,21 +36,20 @@ Event: TypeAlias = TextChunk | ImageResponse | Usage | Finish
 
 
 async def fall_back(
-    candidates: list[Selection | Failed],
-    messages: list[Message],
+    candidates: list[tuple[Selection, ChainOptions] | Failed],
+    messages: Messages,
     proxy: str | None,
-    options: dict[str, Any],
-    per_provider: dict[str, dict[str, Any]],
     policy: RetryPolicy,
     keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
+    """Each candidate in turn, with its own options, until one answers."""
     failures: list[tuple[str, AiChatsError]] = []
     for candidate in candidates:
         if isinstance(candidate, Failed):
             failures.append((candidate.name, candidate.error))
             continue
-        merged = {**options, **per_provider.get(normalize_name(candidate.name), {})}
-        events = retrying(candidate, messages, proxy, merged, policy, keep_text)
+        selection, routed = candidate
+        events = retrying(selection, messages, proxy, routed, policy, keep_text)
         started = False
         try:
             async for event in events:
@@ -62,7 +61,7 @@ async def fall_back(
         except AiChatsError as exc:
             if started:
                 raise
-            failures.append((candidate.name, exc))
+            failures.append((selection.name, exc))
         finally:
             await events.aclose()
     raise AllProvidersFailedError(failures)
@@ -70,9 +69,9 @@ async def fall_back(
 
 def retrying(
     selection: Selection,
-    messages: list[Message],
+    messages: Messages,
     proxy: str | None,
-    options: dict[str, Any],
+    routed: ChainOptions,
     policy: RetryPolicy,
     keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
@@ -80,21 +79,21 @@ def retrying(
     text received, for ``StreamInterruptedError.partial_text``; a caller that keeps it itself
     (``text()``) or must not hold the answer (the server's relay) turns it off."""
     if not policy.retries:  # no wrapper: each generator layer costs every event a hop
-        return _attempt(selection, messages, proxy, options, keep_text)
-    return _with_retries(selection, messages, proxy, options, policy, keep_text)
+        return _attempt(selection, messages, proxy, routed, keep_text)
+    return _with_retries(selection, messages, proxy, routed, policy, keep_text)
 
 
 async def _with_retries(
     selection: Selection,
-    messages: list[Message],
+    messages: Messages,
     proxy: str | None,
-    options: dict[str, Any],
+    routed: ChainOptions,
     policy: RetryPolicy,
     keep_text: bool,
 ) -> AsyncGenerator[Event, None]:
     attempt = 0
     while True:
-        events = _attempt(selection, messages, proxy, options, keep_text)
+        events = _attempt(selection, messages, proxy, routed, keep_text)
         started = False
         try:
             async for event in events:
@@ -102,7 +101,10 @@ async def _with_retries(
                 yield event
             return
         except AiChatsError as exc:
-            wait = None if started else policy.wait_before_retry(attempt, exc)
+            if started:
+                raise
+            extra = declared_transient_statuses(selection.provider, selection.name)
+            wait = policy.wait_before_retry(attempt, exc, extra)
             if wait is None:
                 raise
         finally:
@@ -113,12 +115,15 @@ async def _with_retries(
 
 async def _attempt(
     selection: Selection,
-    messages: list[Message],
+    messages: Messages,
     proxy: str | None,
-    options: dict[str, Any],
+    routed: ChainOptions,
     keep_text: bool = True,
 ) -> AsyncGenerator[Event, None]:
-    """One call of one provider: normalise what it yields, contain what it raises."""
+    """One call of one provider: normalise what it yields, contain what it raises.
+
+    ``messages`` is a tuple of frozen messages: whatever a provider tries to change in it
+    fails, so no attempt leaks anything into the next one."""
     received: list[str] = []
     remember = received.append if keep_text else _forget
     started = False
@@ -126,7 +131,7 @@ async def _attempt(
     try:
         try:
             items = selection.provider.create_async_generator(
-                selection.model, messages, proxy, **options
+                selection.model, messages, proxy, **routed.options
             )
             async for item in items:
                 started = True
@@ -162,7 +167,7 @@ async def _attempt(
         if isinstance(error, StreamInterruptedError):
             error.partial_text = "".join(received)
         raise error from exc
-    yield _finish(selection.name, selection.model)
+    yield _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
 
 
 def _forget(text: str) -> None:
@@ -170,9 +175,13 @@ def _forget(text: str) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _finish(provider: str, model: str) -> Finish:
-    """Events are frozen values, so one ``Finish`` per provider and model serves every call."""
-    return Finish(provider=provider, model=model)
+def _finish(
+    provider: str, model: str, options: tuple[str, ...], withheld: tuple[str, ...]
+) -> Finish:
+    """Events are frozen values, so one ``Finish`` per provider, model and option names
+    serves every call."""
+    given = sorted(name for name in options if name != "session")
+    return Finish(provider=provider, model=model, options=given, withheld=list(withheld))
 
 
 def _source(selection: Selection) -> str:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aichats_core._closing import AsyncClosing
 from aichats_core._models import MessageInput
+from aichats_core._registry import ProviderRegistry
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream, start
 from aichats_core.errors import InvalidRequestError
@@ -40,7 +41,9 @@ class Client(AsyncClosing):
 
     ``options`` given here are defaults for every call (for example ``timeout`` or
     ``base_url``); a call's own options win. ``max_connections`` caps the open connections
-    (0: no cap); calls beyond it wait for a free one.
+    (0: no cap); calls beyond it wait for a free one. ``registry`` is where provider names
+    are looked up (a ``ProviderRegistry``; the default one, of installed plugins and
+    ``register_provider``, unless given).
 
     >>> async with Client(timeout=30) as client:  # doctest: +SKIP
     ...     print(await client.complete("aichats", "Hello"))
@@ -54,6 +57,7 @@ class Client(AsyncClosing):
         retries: int | RetryPolicy = 0,
         provider_options: ProviderOptions | None = None,
         max_connections: int = 100,
+        registry: ProviderRegistry | None = None,
         **options: Any,
     ) -> None:
         if max_connections < 0:
@@ -63,6 +67,7 @@ class Client(AsyncClosing):
         self._retries = retries
         self._provider_options = provider_options
         self._options = options
+        self._registry = registry
         self._session = session
         self._owns_session = session is None
         self._closed = False
@@ -117,6 +122,7 @@ class Client(AsyncClosing):
             _merge_provider_options(self._provider_options, provider_options),
             {**self._options, "session": self.session, **options},
             keep_partial_text,
+            self._registry,
         )
 
     async def complete(

@@ -73,6 +73,11 @@ class Finish(BaseModel):
     provider: str
     model: str
     reason: Literal["stop"] = "stop"
+    options: list[str] = []
+    """The names of the call's options this provider was given (``session`` aside)."""
+    withheld: list[str] = []
+    """The call's options this provider does not declare, given to other providers of the
+    chain instead: nothing is dropped without a trace."""
 
 
 ResultEvent: TypeAlias = Annotated[

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 
 from aichats_core._boundary import is_plugins_own, plugin_failure
-from aichats_core._registry import default_registry
+from aichats_core._registry import ProviderRegistry, default_registry
 from aichats_core.errors import (
     AiChatsError,
     ModelNotSupportedError,
@@ -30,10 +30,13 @@ class Selection(NamedTuple):
     distribution: str | None = None
 
 
-def select(provider: ProviderRef, model: str | None) -> Selection:
-    """Resolve a provider reference and the model, failing early with a clear error."""
+def select(
+    provider: ProviderRef, model: str | None, registry: ProviderRegistry | None = None
+) -> Selection:
+    """Resolve a provider reference (a name in ``registry``, the default one unless given)
+    and the model, failing early with a clear error."""
     if isinstance(provider, str):
-        info = default_registry.info(provider)
+        info = (registry or default_registry).info(provider)
         cls = info.load()
         name, distribution = info.name, info.distribution
     else:
@@ -69,10 +72,12 @@ def resolve_model(name: str, provider: type[Provider], model: str | None) -> str
     return model
 
 
-def select_or_failure(provider: ProviderRef, model: str | None) -> Selection | Failed:
+def select_or_failure(
+    provider: ProviderRef, model: str | None, registry: ProviderRegistry | None = None
+) -> Selection | Failed:
     """A chain skips providers that cannot serve the call; an unknown name is still a typo."""
     try:
-        return select(provider, model)
+        return select(provider, model, registry)
     except (PluginLoadError, ModelNotSupportedError, ProviderContractError) as exc:
         name = provider if isinstance(provider, str) else provider.__name__
         return Failed(name, exc)

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
+from aichats_core._call_options import route_options
 from aichats_core._calls import Event, fall_back, retrying
 from aichats_core._closing import AsyncClosing
 from aichats_core._models import ImageResponse, MessageInput, TextChunk, validate_messages
-from aichats_core._registry import normalize_name
+from aichats_core._registry import ProviderRegistry, normalize_name
 from aichats_core._retry import RetryPolicy
-from aichats_core._select import ProviderRef, select, select_or_failure
+from aichats_core._select import Failed, ProviderRef, Selection, select, select_or_failure
 from aichats_core.errors import InvalidRequestError, StreamInterruptedError
 
 __all__ = [
@@ -128,20 +129,25 @@ def start(
     provider_options: ProviderOptions | None,
     options: dict[str, Any],
     keep_partial_text: bool = True,
+    registry: ProviderRegistry | None = None,
 ) -> ResultStream:
-    """Validate a call and return its not-yet-started stream; shared by ``Client``."""
-    validated = validate_messages(messages)
+    """Validate a call and return its not-yet-started stream; shared by ``Client``.
+
+    Everything that can be known before the network is checked here: messages, the provider
+    and model, and each provider's options (``InvalidOptionError``)."""
+    validated = tuple(validate_messages(messages))
     policy = RetryPolicy.coerce(retries)
     per_provider = {normalize_name(k): dict(v) for k, v in (provider_options or {}).items()}
     if isinstance(provider, str) or not isinstance(provider, Sequence):
-        selection = select(provider, model)
-        merged = {**options, **per_provider.get(normalize_name(selection.name), {})}
+        selection = select(provider, model, registry)
+        [routed] = route_options([(selection.name, selection.provider)], options, per_provider)
         return ResultStream(
-            retrying(selection, validated, proxy, merged, policy, keep_partial_text)
+            retrying(selection, validated, proxy, routed, policy, keep_partial_text)
         )
     if not provider:
         raise InvalidRequestError("no provider given: the fallback list is empty")
-    candidates = [select_or_failure(ref, model) for ref in provider]
-    return ResultStream(
-        fall_back(candidates, validated, proxy, options, per_provider, policy, keep_partial_text)
-    )
+    candidates = [select_or_failure(ref, model, registry) for ref in provider]
+    chain = [(c.name, c.provider) for c in candidates if isinstance(c, Selection)]
+    shares = iter(route_options(chain, options, per_provider) if chain else [])
+    prepared = [c if isinstance(c, Failed) else (c, next(shares)) for c in candidates]
+    return ResultStream(fall_back(prepared, validated, proxy, policy, keep_partial_text))

@@ -13,10 +13,12 @@ leak into each other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import ConfigDict, create_model
 
 from aichats_core._provider import AsyncGeneratorProvider, Messages, ProviderModelMixin
 from aichats_core._registry import ProviderRegistry, default_registry, normalize_name
@@ -76,13 +78,15 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
         delay: float = 0.0,
         fail_first: Sequence[AiChatsError] = (),
         name: str = "ScriptedProvider",
+        options: Mapping[str, Any] | None = None,
         **attributes: Any,
     ) -> type[ScriptedProvider]:
         """A fresh provider class with its own script and call log.
 
         ``error_after`` defaults to raising once every item was yielded; ``fail_first``
-        makes the first calls fail at once, one error each; ``attributes`` override class
-        attributes such as ``models`` or ``working``.
+        makes the first calls fail at once, one error each; ``options`` are the options it
+        declares, by name with their defaults (any type; give ``Options=`` a model of your
+        own for types); ``attributes`` override class attributes such as ``models``.
         """
         namespace: dict[str, Any] = {
             "items": items,
@@ -92,6 +96,11 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
             "fail_first": list(fail_first),
             **attributes,
         }
+        if options is not None:
+            fields: dict[str, Any] = {key: (Any, default) for key, default in options.items()}
+            namespace["Options"] = create_model(
+                f"{name}Options", __config__=ConfigDict(extra="forbid"), **fields
+            )
         return type(name, (cls,), namespace)
 
     @classmethod

@@ -13,8 +13,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
+from pydantic import ConfigDict
+
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
 from aichats_core.errors import InvalidRequestError, ResponseFormatError
+from aichats_core.options import ImageOptions
 
 if TYPE_CHECKING:
     from aichats_core.http import HttpSession
@@ -25,18 +28,6 @@ USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     f"Chrome/{CHROME_VERSION}.0.0.0 Safari/537.36"
 )
-OPTIONS = frozenset(
-    {
-        "base_url",
-        "cookies",
-        "session",
-        "timeout",
-        "max_image_bytes",
-        "image_timeout",
-        "allow_private_image_urls",
-    }
-)
-"""The per-call options AiChats understands; anything else is a mistake worth reporting."""
 TEXT_ANSWER_TYPES = ("text/event-stream", "text/plain")
 IMAGE_ANSWER_TYPES = ("application/json", "text/json", "text/plain")
 
@@ -45,9 +36,10 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
     """ai-chats.org. The service is not known to work today (``working = False``); the local
     emulator (``providers.aichats.emulator``) speaks its protocol for offline use.
 
-    Options: ``base_url`` (point at another host, e.g. the emulator), ``cookies`` (a dict or
-    a ``"name=value; ..."`` string copied from a browser), ``session``, ``timeout``,
-    ``max_image_bytes``, ``image_timeout``, ``allow_private_image_urls``.
+    Options (``Options``, checked by the core at the call): ``base_url`` (point at another
+    host, e.g. the emulator), ``cookies`` (a dict or a ``"name=value; ..."`` string copied
+    from a browser), the image download's ``max_image_bytes``, ``image_timeout`` and
+    ``allow_private_image_urls``, and the core's ``timeout`` and ``session``.
 
     ``allow_private_image_urls`` decides whether the image URL that the service answers may
     point at a private, loopback or link-local address. ``None`` (the default) allows it only
@@ -55,6 +47,16 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
     ai-chats.org cannot send the client to 169.254.169.254; ``True`` allows it, ``False``
     refuses it even then.
     """
+
+    class Options(ImageOptions):
+        """What a call may set beyond the core's ``timeout`` and ``session``."""
+
+        model_config = ConfigDict(extra="forbid")
+
+        base_url: str | None = None
+        """Send requests to this site instead (the emulator's URL, say)."""
+        cookies: str | dict[str, str] | None = None
+        """Cookies for the service: a dict, or ``"name=value; ..."`` copied from a browser."""
 
     url = "https://ai-chats.org"
     api_endpoint = "https://ai-chats.org/chat/send2/"
@@ -72,12 +74,6 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
         from aichats_core import ImageResponse
         from aichats_core.http import DEFAULT_TIMEOUT, HttpSession, refuse_unexpected
 
-        if not OPTIONS.issuperset(kwargs):
-            unknown = sorted(set(kwargs) - OPTIONS)
-            raise InvalidRequestError(
-                f"{cls.__name__}: unknown option(s) {', '.join(unknown)};"
-                f" it accepts {', '.join(sorted(OPTIONS))}"
-            )
         model = cls.get_model(model)
         site, endpoint = cls.endpoints(kwargs.get("base_url"))
         allow_private = allow_private_images(site, kwargs.get("allow_private_image_urls"))
@@ -91,7 +87,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
             cls.__name__,
             session=kwargs.get("session"),
             proxy=proxy,
-            timeout=kwargs.get("timeout", DEFAULT_TIMEOUT),
+            timeout=kwargs.get("timeout") or DEFAULT_TIMEOUT,
         ) as http:
             async with http.request(
                 "POST",
@@ -136,8 +132,8 @@ async def _download(
     uri: str = await download_data_uri(
         http,
         image_url,
-        max_bytes=options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES),
-        timeout=options.get("image_timeout", DEFAULT_IMAGE_TIMEOUT),
+        max_bytes=options.get("max_image_bytes") or DEFAULT_MAX_IMAGE_BYTES,
+        timeout=options.get("image_timeout") or DEFAULT_IMAGE_TIMEOUT,
         allow_private=allow_private,
     )
     return uri

@@ -159,7 +159,9 @@ async def test_a_chain_skips_providers_without_the_model_but_typos_fail_fast() -
 
 
 async def test_provider_options_reach_only_their_provider() -> None:
-    first = ScriptedProvider.script(fail_first=[ProviderConnectionError("A", "down")], name="A")
+    first = ScriptedProvider.script(
+        fail_first=[ProviderConnectionError("A", "down")], name="A", options={"base_url": None}
+    )
     second = ScriptedProvider.script("ok", name="B")
     with registered("a", first), registered("b", second):
         await aichats_core.complete(
@@ -170,7 +172,9 @@ async def test_provider_options_reach_only_their_provider() -> None:
 
 
 async def test_client_defaults_apply_to_retries_and_provider_options() -> None:
-    provider = ScriptedProvider.script("ok", fail_first=[ProviderTimeoutError("P", "slow")])
+    provider = ScriptedProvider.script(
+        "ok", fail_first=[ProviderTimeoutError("P", "slow")], options={"mode": None}
+    )
     with registered("p", provider):
         async with Client(retries=FAST, provider_options={"p": {"mode": "x"}}) as client:
             assert await client.complete("p", "Hi") == "ok"

@@ -43,7 +43,7 @@ async def test_typed_events_pass_through_unchanged() -> None:
 
 
 async def test_a_provider_is_selected_by_name_and_receives_validated_messages_and_options() -> None:
-    provider = ScriptedProvider.script("ok")
+    provider = ScriptedProvider.script("ok", options={"base_url": None})
     with registered("my-fake", provider):
         text = await aichats_core.complete(
             "My_Fake",
@@ -217,7 +217,7 @@ async def test_cancelling_a_consumer_propagates_cancelled_error_and_closes_the_p
 
 
 async def test_client_shares_one_session_and_merges_default_options() -> None:
-    provider = ScriptedProvider.script("ok")
+    provider = ScriptedProvider.script("ok", options={"base_url": None})
     async with Client(timeout=7, base_url="http://127.0.0.1:1") as client:
         await client.complete(provider, "one")
         await client.complete(provider, "two", timeout=3)
@@ -329,7 +329,7 @@ async def test_a_slow_name_lookup_is_bounded_by_the_timeout() -> None:
 async def test_a_calls_own_session_and_provider_options_merge_over_the_clients() -> None:
     from aichats_core.http import new_client_session
 
-    provider = ScriptedProvider.script("ok")
+    provider = ScriptedProvider.script("ok", options={"a": None, "b": None})
     with registered("merged", provider):
         async with (
             new_client_session() as own,

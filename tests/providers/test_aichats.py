@@ -14,6 +14,7 @@ from PIL import Image
 import aichats_core
 from aichats_core import Client, Finish, ImageResponse, TextChunk
 from aichats_core.errors import (
+    InvalidOptionError,
     InvalidRequestError,
     ModelNotSupportedError,
     ProviderConnectionError,
@@ -80,7 +81,7 @@ async def test_a_single_message_is_sent_verbatim_with_browser_headers(
     assert '"Chromium";v="131"' in (request.header("Sec-CH-UA") or "")
     assert "Chrome/131.0.0.0" in (request.header("User-Agent") or "")
     assert text_of(events) == "Hello from the AiChats emulator! You said: Hello there"
-    assert events[-1] == Finish(provider="aichats", model="gpt-4")
+    assert events[-1] == Finish(provider="aichats", model="gpt-4", options=["base_url"])
 
 
 async def test_a_history_is_flattened_into_role_lines(emulator: AiChatsEmulator) -> None:
@@ -271,9 +272,11 @@ def test_unknown_options_and_models_are_refused_before_any_network() -> None:
 
 
 async def test_an_unknown_option_is_refused(emulator: AiChatsEmulator) -> None:
-    with pytest.raises(InvalidRequestError, match="unknown option"):
+    with pytest.raises(InvalidOptionError, match="no option 'temprature'") as caught:
         await events_of(emulator, "x", temprature=1)
     assert emulator.requests == []
+    assert (caught.value.provider, caught.value.option) == ("aichats", "temprature")
+    assert "base_url" in caught.value.accepted
 
 
 async def test_leaving_early_closes_the_connection(emulator: AiChatsEmulator) -> None:

@@ -19,7 +19,7 @@ from forward_proxy import ForwardProxy
 from PIL import Image
 
 import aichats_core
-from aichats_core.errors import InvalidRequestError, ResponseFormatError
+from aichats_core.errors import InvalidOptionError, ResponseFormatError
 from providers.aichats._provider import allow_private_images
 from providers.aichats.emulator import AiChatsEmulator, Script
 
@@ -46,7 +46,7 @@ def test_private_image_urls_are_allowed_only_for_a_private_endpoint_or_on_reques
 
 
 async def test_the_option_must_be_a_boolean(emulator: AiChatsEmulator) -> None:
-    with pytest.raises(InvalidRequestError, match="True, False or None"):
+    with pytest.raises(InvalidOptionError, match=r"allow_private_image_urls.*valid boolean"):
         await aichats_core.complete(
             "aichats", "x", model="dalle", base_url=emulator.url, allow_private_image_urls="yes"
         )

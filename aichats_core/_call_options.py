@@ -1,0 +1,220 @@
+"""Per-call options, declared by each provider and checked by the core at the call.
+
+A provider declares what it accepts as a nested pydantic model named ``Options``
+(``extra="forbid"``); the core owns the options every provider takes (``CoreOptions``:
+``timeout``, ``session``). ``stream()`` checks a call's options against them before it returns,
+so a misspelt or badly typed option fails at once, naming the provider, the option and what it
+accepts, and no provider repeats the check. In a fallback chain each provider gets the options
+it declares and none of the others; an option that no provider of the chain declares is
+refused.
+
+Checking costs a set difference per call, and a pydantic validation only the first time a
+provider sees a given set of option values (the result is kept, per provider, for hashable
+values): no more than the hand-written checks it replaces.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ValidationError
+
+from aichats_core.errors import InvalidOptionError
+from aichats_core.options import CoreOptions
+
+_CACHED = 256
+"""Validated option sets kept per provider; a full cache starts over."""
+
+
+CORE_OPTIONS = frozenset(CoreOptions.model_fields)
+
+
+@dataclass(frozen=True)
+class OptionsSpec:
+    """What one provider class accepts, worked out once."""
+
+    model: type[BaseModel] | None
+    """The provider's ``Options``, or None when it declares none."""
+    declared: frozenset[str]
+    """The provider's own option names."""
+    accepted: frozenset[str]
+    """Its own and the core's."""
+
+    def fields(self) -> list[OptionField]:
+        """Every option it accepts, with its type, default and description, own first."""
+        own = _fields(self.model) if self.model is not None else []
+        return own + _fields(CoreOptions)
+
+
+class OptionField(NamedTuple):
+    name: str
+    type: str
+    default: Any
+    description: str
+    core: bool
+
+
+@functools.lru_cache(maxsize=512)
+def options_spec(provider: type) -> OptionsSpec:
+    """The options ``provider`` accepts; a malformed ``Options`` is the plugin's bug."""
+    model = getattr(provider, "Options", None)
+    if model is None:
+        return OptionsSpec(None, frozenset(), CORE_OPTIONS)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"'Options' must be a pydantic model class, not {model!r:.60}")
+    declared = frozenset(model.model_fields)
+    return OptionsSpec(model, declared, declared | CORE_OPTIONS)
+
+
+def options_problem(provider: type) -> str | None:
+    """Why ``provider``'s ``Options`` is unusable, for the load-time check; else None."""
+    try:
+        spec = options_spec(provider)
+    except TypeError as exc:
+        return str(exc)
+    if spec.model is not None and spec.model.model_config.get("extra") != "forbid":
+        return "'Options' must forbid unknown fields (model_config = ConfigDict(extra='forbid'))"
+    clash = sorted(spec.declared & CORE_OPTIONS)
+    if clash:
+        return f"'Options' redeclares the core's option(s) {', '.join(clash)}; drop them"
+    return None
+
+
+def checked_options(name: str, provider: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` validated for ``provider`` (registered as ``name``): values as its
+    ``Options`` reads them, or ``InvalidOptionError`` for the first that is wrong."""
+    if not options:
+        return {}
+    spec = options_spec(provider)
+    unknown = options.keys() - spec.accepted
+    if unknown:
+        raise unknown_option(name, min(unknown), spec)
+    try:
+        key: frozenset[tuple[str, Any]] | None = frozenset(options.items())
+        hash(key)
+    except TypeError:  # an unhashable value (a dict of cookies): validate every time
+        key = None
+    cache = _cache_of(provider)
+    if key is not None and (known := cache.get(key)) is not None:
+        return dict(known)
+    validated = _validated(name, spec, options)
+    if key is not None:
+        if len(cache) >= _CACHED:
+            cache.clear()
+        cache[key] = validated
+    return dict(validated)
+
+
+def unknown_option(name: str, option: str, spec: OptionsSpec) -> InvalidOptionError:
+    accepted = sorted(spec.accepted - {"session"})
+    close = difflib.get_close_matches(option, accepted, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return InvalidOptionError(
+        name,
+        option,
+        accepted,
+        f"provider {name!r} has no option {option!r}{hint}; it accepts {', '.join(accepted)}",
+    )
+
+
+def _validated(name: str, spec: OptionsSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    result = dict(options)
+    core = {key: value for key, value in options.items() if key in CORE_OPTIONS}
+    own = {key: value for key, value in options.items() if key in spec.declared}
+    for model, given in ((CoreOptions, core), (spec.model, own)):
+        if not given or model is None:
+            continue
+        try:
+            values = model.model_validate(given)
+        except ValidationError as exc:
+            raise _bad_value(name, spec, exc) from None
+        result.update((key, getattr(values, key)) for key in given)
+    return result
+
+
+def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOptionError:
+    error = exc.errors(include_url=False)[0]
+    option = str(error["loc"][0]) if error["loc"] else "?"
+    return InvalidOptionError(
+        name,
+        option,
+        sorted(spec.accepted),
+        f"provider {name!r}: option {option!r}: {error['msg']} (given {error['input']!r:.60})",
+    )
+
+
+_caches: dict[type, dict[frozenset[tuple[str, Any]], dict[str, Any]]] = {}
+
+
+def _cache_of(provider: type) -> dict[frozenset[tuple[str, Any]], dict[str, Any]]:
+    cache = _caches.get(provider)
+    if cache is None:
+        cache = _caches[provider] = {}
+    return cache
+
+
+def _fields(model: type[BaseModel]) -> list[OptionField]:
+    core = model is CoreOptions
+    return [
+        OptionField(
+            name,
+            _type_name(info.annotation),
+            None if info.is_required() else info.get_default(call_default_factory=True),
+            info.description or "",
+            core,
+        )
+        for name, info in model.model_fields.items()
+    ]
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+class ChainOptions(NamedTuple):
+    """What one provider of a call gets: its options, and the call's options it does not
+    declare (given to others of the chain), for ``Finish`` to tell."""
+
+    options: dict[str, Any]
+    withheld: tuple[str, ...]
+
+
+def route_options(
+    chain: Sequence[tuple[str, type]],
+    options: Mapping[str, Any],
+    per_provider: Mapping[str, Mapping[str, Any]],
+) -> list[ChainOptions]:
+    """Each provider's share of a call's options, validated; ``per_provider`` (by normalised
+    name) gives options to one provider only. An option of the call that no provider of the
+    chain declares is refused: it would be silently dropped."""
+    from aichats_core._registry import normalize_name
+
+    routed = []
+    taken: set[str] = set()
+    for name, provider in chain:
+        spec = options_spec(provider)
+        if len(chain) == 1:  # one provider: what it does not declare is refused by name
+            mine = dict(options)
+        else:
+            mine = {key: value for key, value in options.items() if key in spec.accepted}
+        taken.update(mine)
+        own = per_provider.get(normalize_name(name), {})
+        withheld = tuple(sorted(key for key in options if key not in spec.accepted))
+        routed.append(ChainOptions(checked_options(name, provider, {**mine, **own}), withheld))
+    unused = sorted(set(options) - taken)
+    if unused:
+        names = ", ".join(repr(name) for name, _ in chain)
+        raise InvalidOptionError(
+            chain[0][0] if len(chain) == 1 else names,
+            unused[0],
+            [],
+            f"no provider of the chain ({names}) has an option {unused[0]!r}; give it to one"
+            " provider with provider_options, or drop it",
+        )
+    return routed
