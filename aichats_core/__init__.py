@@ -11,7 +11,9 @@ HTTP stack.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ForwardRef
 
 from aichats_core import errors
 from aichats_core._lazy import lazy_attributes
@@ -45,7 +47,8 @@ if TYPE_CHECKING:
     )
     from aichats_core._stream import ResultStream, complete, stream
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    __version__: str  # read from the installed metadata on first use (see __getattr__)
 
 __all__ = [
     "AiChatsError",
@@ -90,4 +93,37 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, __all__)
+def _public_path(package: str, names: Iterable[str], where: Mapping[str, str]) -> None:
+    """Name each class ``package`` re-exports from a private module by its public path, so
+    that ``repr``, pickles and tracebacks say ``aichats_core.TextChunk``.
+
+    ``where`` gives the module of a lazy name; a name whose module is not imported yet is
+    skipped. String annotations become forward references to their own module, which
+    ``typing.get_type_hints`` (and pydantic) would otherwise look up in ``package``.
+    """
+    for name in names:
+        module = sys.modules.get(where.get(name, package))
+        value = vars(module).get(name) if module else None  # not getattr: no lazy import
+        if isinstance(value, type) and value.__module__.startswith(f"{package}._"):
+            hints = vars(value).get("__annotations__", {})
+            for key, hint in hints.items():
+                if isinstance(hint, str):
+                    hints[key] = ForwardRef(hint, False, value.__module__, is_class=True)
+            value.__module__ = package
+
+
+_lazy_getattr, __dir__ = lazy_attributes(__name__, globals(), _LAZY, __all__)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # about 2 ms, so not paid by every start-up
+        from importlib.metadata import version
+
+        globals()[name] = version("aichats")
+        return globals()[name]
+    value = _lazy_getattr(name)
+    _public_path(__name__, __all__, _LAZY)  # the names of each module imported since
+    return value
+
+
+_public_path(__name__, __all__, _LAZY)

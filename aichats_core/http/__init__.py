@@ -10,6 +10,7 @@ call, keeping ``aichats providers`` fast.
 
 from __future__ import annotations
 
+from aichats_core import _public_path
 from aichats_core.http._addresses import is_private_host
 from aichats_core.http._download import (
     DEFAULT_IMAGE_TIMEOUT,
@@ -53,3 +54,5 @@ __all__ = [
     "refuse_unexpected",
     "sniff_image_type",
 ]
+
+_public_path(__name__, __all__, {})  # aichats_core.http.HttpSession, not ..._session
