@@ -16,13 +16,10 @@ import zlib
 from collections.abc import Sequence
 from itertools import permutations
 from operator import mul
-from typing import Literal
+
+from providers.aichats._image_formats import MIME_TYPES, ImageFormat
 
 __all__ = ["MIME_TYPES", "ImageFormat", "draw", "encode_jpeg", "encode_png", "pattern"]
-
-ImageFormat = Literal["png", "jpeg"]
-
-MIME_TYPES: dict[str, str] = {"png": "image/png", "jpeg": "image/jpeg"}
 
 _PAD_PATTERN = b"aichats-emulator-padding "
 _CHANNEL_ORDERS = list(permutations(range(3)))

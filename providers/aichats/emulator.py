@@ -36,7 +36,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from yarl import URL
 
-from . import _images
+from ._image_formats import MIME_TYPES, ImageFormat
 
 __all__ = [
     "COOKIE_NAME",
@@ -89,7 +89,7 @@ class Script:
     done_marker: bool = True
     line_ending: LineEnding = "\n"
     final_blank_line: bool = True
-    image_format: _images.ImageFormat = "png"
+    image_format: ImageFormat = "png"
     image_size: tuple[int, int] = (64, 64)
     image_bytes: int | None = None
     image_host: str | None = None
@@ -112,7 +112,7 @@ class Script:
             raise ValueError(f"Script.status must be an HTTP status, got {self.status!r}")
         if self.line_ending not in ("\n", "\r\n", "\r"):
             raise ValueError(f"Script.line_ending must be LF, CRLF or CR, got {self.line_ending!r}")
-        if self.image_format not in _images.MIME_TYPES:
+        if self.image_format not in MIME_TYPES:
             raise ValueError(f"Script.image_format must be png or jpeg, got {self.image_format!r}")
         width, height = self.image_size
         if width <= 0 or height <= 0 or width > 65535 or height > 65535:
@@ -551,11 +551,13 @@ class AiChatsEmulator:
                 "text/html; charset=utf-8",
             )
         else:
+            from ._images import draw  # the encoders load with the first image, not for chat
+
             width, height = script.image_size
-            data = _images.draw(
+            data = draw(
                 script.image_format, width, height, zlib.crc32(prompt.encode()), script.image_bytes
             )
-            entry = (data, _images.MIME_TYPES[script.image_format])
+            entry = (data, MIME_TYPES[script.image_format])
         self._images[name] = entry
         while len(self._images) > _MAX_IMAGES:
             self._images.popitem(last=False)
