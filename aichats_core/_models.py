@@ -6,7 +6,7 @@ validated from JSON (``ResultEventAdapter``) without guessing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -17,8 +17,16 @@ from aichats_core.errors import InvalidRequestError
 Role: TypeAlias = Literal["system", "user", "assistant"]
 
 
+_MESSAGE_KEYS = ("role", "content")
+
+
 class Message(BaseModel):
-    """One turn of a conversation."""
+    """One turn of a conversation, immutable.
+
+    It also reads as a read-only mapping of ``role`` and ``content`` (``m["role"]``,
+    ``m.get("content")``, ``"content" in m``, ``dict(m)``), so that code written for dict
+    messages, as g4f-style providers are, works without conversion.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
@@ -26,11 +34,35 @@ class Message(BaseModel):
     content: str
 
     def __getitem__(self, key: str) -> str:
-        """Allow ``message["content"]`` so providers written for dict messages port unchanged."""
-        if key not in ("role", "content"):
+        if key not in _MESSAGE_KEYS:
             raise KeyError(key)
         value: str = getattr(self, key)
         return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in _MESSAGE_KEYS else default
+
+    def __contains__(self, key: object) -> bool:
+        return key in _MESSAGE_KEYS
+
+    def __iter__(self) -> Iterator[str]:  # type: ignore[override]  # a mapping's keys
+        """The keys, as a mapping's iteration gives (pydantic's default yields pairs)."""
+        return iter(_MESSAGE_KEYS)
+
+    def __len__(self) -> int:
+        return len(_MESSAGE_KEYS)
+
+    def keys(self) -> KeysView[str]:
+        return {"role": None, "content": None}.keys()
+
+    def values(self) -> ValuesView[str]:
+        return {"role": self.role, "content": self.content}.values()
+
+    def items(self) -> ItemsView[str, str]:
+        return {"role": self.role, "content": self.content}.items()
+
+
+Mapping.register(Message)
 
 
 class TextChunk(BaseModel):

@@ -104,8 +104,9 @@ def _kind_of_callable(value: object) -> str:
 
 
 def _optional_attribute_problems(candidate: type) -> list[str]:
-    """``image_models`` and ``model_aliases`` are optional, but listings and the CLI trust them."""
-    problems = []
+    """``image_models``, ``model_aliases``, ``Options`` and ``transient_statuses`` are
+    optional, but listings, the CLI and the core trust them."""
+    problems = _declaration_problems(candidate)
     try:
         image_models = getattr(candidate, "image_models", [])
         aliases = getattr(candidate, "model_aliases", {})
@@ -119,6 +120,25 @@ def _optional_attribute_problems(candidate: type) -> list[str]:
         isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
     ):
         problems.append(f"'model_aliases' should map strings to strings, not {aliases!r:.60}")
+    return problems
+
+
+def _declaration_problems(candidate: type) -> list[str]:
+    from aichats_core._retry import transient_statuses_problem
+
+    try:
+        declares_options = getattr(candidate, "Options", None) is not None
+        statuses: object = getattr(candidate, "transient_statuses", frozenset())
+    except Exception as exc:  # noqa: BLE001 - a plugin's attribute may raise anything
+        return [f"reading optional attributes raised {type(exc).__name__}: {exc}"]
+    problems = []
+    if declares_options:  # pydantic only for providers that declare options
+        from aichats_core._call_options import options_problem
+
+        if (problem := options_problem(candidate)) is not None:
+            problems.append(problem)
+    if (problem := transient_statuses_problem(statuses)) is not None:
+        problems.append(problem)
     return problems
 
 

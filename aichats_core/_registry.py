@@ -221,6 +221,14 @@ class ProviderRegistry:
                 _provider=provider,
             )
 
+    def registered_here(self, name: str) -> tuple[str, type[Any]] | None:
+        """The name and class registered in this process under ``name`` (not an installed
+        plugin), or None: what a test restores after replacing it."""
+        info = self._in_process.get(normalize_name(name))
+        if info is None or info._provider is None:
+            return None
+        return info.name, info._provider
+
     def unregister(self, name: str) -> None:
         """Remove an in-process registration (installed plugins cannot be unregistered)."""
         key = normalize_name(name)

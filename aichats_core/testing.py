@@ -13,22 +13,32 @@ leak into each other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import inspect
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
-from pydantic import ConfigDict, create_model
+from pydantic import BaseModel, ConfigDict, create_model
 
 from aichats_core._provider import AsyncGeneratorProvider, Messages, ProviderModelMixin
-from aichats_core._registry import ProviderRegistry, default_registry, normalize_name
+from aichats_core._registry import ProviderRegistry, default_registry
 from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
     from aichats_core._models import Message
     from aichats_core._provider import ProviderItem
 
-__all__ = ["RecordedCall", "ScriptedProvider", "registered"]
+__all__ = ["FunctionProvider", "RecordedCall", "ScriptedProvider", "registered"]
 
 
 @dataclass(frozen=True)
@@ -97,10 +107,7 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
             **attributes,
         }
         if options is not None:
-            fields: dict[str, Any] = {key: (Any, default) for key, default in options.items()}
-            namespace["Options"] = create_model(
-                f"{name}Options", __config__=ConfigDict(extra="forbid"), **fields
-            )
+            namespace["Options"] = _options_model(name, options)
         return type(name, (cls,), namespace)
 
     @classmethod
@@ -120,6 +127,76 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
             raise cls.error
 
 
+AnswerFunction: TypeAlias = Callable[
+    [list["Message"], dict[str, Any]],
+    "str | Iterable[ProviderItem] | AsyncIterable[ProviderItem] | Awaitable[str]",
+]
+"""What ``FunctionProvider`` calls: the messages and options of a call, to the answer."""
+
+
+class FunctionProvider(AsyncGeneratorProvider, ProviderModelMixin):
+    """A provider whose answer is a function of the call, as pydantic-ai's ``FunctionModel``:
+    for tests whose answer depends on what was asked.
+
+    >>> echo = FunctionProvider.of(lambda messages, options: messages[-1].content.upper())
+    >>> await aichats_core.complete(echo, "hi")  # doctest: +SKIP
+    'HI'
+
+    The function gets the messages (a list of ``Message``) and the validated options, and
+    returns the text, an iterable or async iterable of items (``str`` or result events), or
+    an awaitable of the text. What it raises is the provider's failure, as for any provider.
+    """
+
+    default_model: ClassVar[str] = "function"
+    models: ClassVar[list[str]] = ["function"]
+    function: ClassVar[AnswerFunction]
+    calls: ClassVar[list[RecordedCall]] = []
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "calls" not in cls.__dict__:
+            cls.calls = []
+
+    @classmethod
+    def of(
+        cls,
+        function: AnswerFunction,
+        *,
+        name: str = "FunctionProvider",
+        options: Mapping[str, Any] | None = None,
+        **attributes: Any,
+    ) -> type[FunctionProvider]:
+        """A provider class answering with ``function``; ``options`` as for
+        ``ScriptedProvider.script``."""
+        namespace: dict[str, Any] = {"function": staticmethod(function), **attributes}
+        if options is not None:
+            namespace["Options"] = _options_model(name, options)
+        return type(name, (cls,), namespace)
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[ProviderItem]:
+        cls.calls.append(RecordedCall(model, list(messages), proxy, dict(kwargs)))
+        answer = cls.function(list(messages), dict(kwargs))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, str):
+            yield answer
+        elif isinstance(answer, AsyncIterable):
+            async for item in answer:
+                yield item
+        else:
+            for item in answer:
+                yield item
+
+
+def _options_model(name: str, options: Mapping[str, Any]) -> type[BaseModel]:
+    """An ``Options`` model declaring ``options`` by name, with defaults, of any type."""
+    fields: dict[str, Any] = {key: (Any, default) for key, default in options.items()}
+    return create_model(f"{name}Options", __config__=ConfigDict(extra="forbid"), **fields)
+
+
 @contextmanager
 def registered(
     name: str, provider: type[Any], registry: ProviderRegistry | None = None
@@ -129,12 +206,12 @@ def registered(
     A provider the application had registered under that name is restored afterwards.
     """
     target = registry or default_registry
-    previous = target._in_process.get(normalize_name(name))
+    previous = target.registered_here(name)
     target.register(name, provider, replace=True)
     try:
         yield provider
     finally:
-        if previous is not None and previous._provider is not None:
-            target.register(previous.name, previous._provider, replace=True)
+        if previous is not None:
+            target.register(*previous, replace=True)
         else:
             target.unregister(name)

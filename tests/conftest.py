@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 import aichats_core
+from providers.aichats.emulator import AiChatsEmulator
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
@@ -77,3 +78,11 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in leaked:
         aichats_core._registry.default_registry.unregister(name)
     assert not leaked, f"test left providers registered: {sorted(leaked)}"
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[AiChatsEmulator]:
+    """A fresh AiChats emulator (the real protocol, over a real socket) on a free loopback
+    port."""
+    async with AiChatsEmulator() as running:
+        yield running

@@ -8,15 +8,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from forward_proxy import ForwardProxy
 
-from providers.aichats.emulator import AiChatsEmulator
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[AiChatsEmulator]:
-    """A fresh AiChats emulator on a free loopback port."""
-    async with AiChatsEmulator() as running:
-        yield running
-
 
 @pytest.fixture
 async def forward_proxy() -> AsyncIterator[ForwardProxy]:

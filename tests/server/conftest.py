@@ -17,13 +17,6 @@ StartServer = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[AiChatsEmulator]:
-    """The upstream: an AiChats emulator on a free loopback port."""
-    async with AiChatsEmulator() as running:
-        yield running
-
-
-@pytest.fixture
 async def start_server(emulator: AiChatsEmulator) -> AsyncIterator[StartServer]:
     """Serve apps on loopback, AiChats pointed at the emulator unless options say otherwise."""
     async with AsyncExitStack() as stack:

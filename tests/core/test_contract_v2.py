@@ -1,0 +1,254 @@
+"""The provider contract, declared and checked by the core: options, messages, registries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, ClassVar
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+import aichats_core
+from aichats_core import AsyncGeneratorProvider, Client, Finish, Message, TextChunk
+from aichats_core._registry import ProviderRegistry
+from aichats_core.errors import (
+    AllProvidersFailedError,
+    InvalidOptionError,
+    PluginLoadError,
+    ProviderContractError,
+    ProviderNotFoundError,
+    RateLimitError,
+)
+from aichats_core.testing import FunctionProvider, ScriptedProvider, registered
+from aichats_core.types import Messages
+from providers.aichats.emulator import AiChatsEmulator, default_reply
+
+
+class _Chatty(AsyncGeneratorProvider):
+    """A provider with typed options of its own."""
+
+    url = "http://127.0.0.1:9"
+    default_model = "m"
+    models: ClassVar[list[str]] = ["m"]
+    calls: ClassVar[list[dict[str, Any]]] = []
+
+    class Options(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        max_tokens: int | None = Field(default=None, gt=0)
+        temperature: float = 1.0
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        cls.calls.append(kwargs)
+        raise RateLimitError("chatty", retry_after=1)
+        yield ""  # pragma: no cover - an async generator that fails at once
+
+
+async def _events(stream: aichats_core.ResultStream) -> list[Any]:
+    return [event async for event in stream]
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+async def test_a_chain_gives_each_provider_the_options_it_declares(
+    emulator: AiChatsEmulator,
+) -> None:
+    """``max_tokens`` goes to the provider that declares it, is withheld from AiChats, which
+    does not, and the first provider's 429 is not lost to an options error."""
+    _Chatty.calls.clear()
+    with registered("chatty", _Chatty):
+        events = await _events(
+            aichats_core.stream(
+                ["chatty", "aichats"], "hi", max_tokens=10, base_url=emulator.url, timeout=5
+            )
+        )
+    assert _Chatty.calls == [{"max_tokens": 10, "timeout": 5.0}]
+    [request] = emulator.requests
+    assert request.json["messagesHistory"][0]["content"] == "hi"
+    assert "".join(e.text for e in events if isinstance(e, TextChunk)) == default_reply("hi")
+    assert events[-1] == Finish(
+        provider="aichats", model="gpt-4", options=["base_url", "timeout"], withheld=["max_tokens"]
+    )
+
+
+async def test_an_option_no_provider_of_the_chain_declares_is_refused_at_the_call(
+    emulator: AiChatsEmulator,
+) -> None:
+    with registered("chatty", _Chatty), pytest.raises(InvalidOptionError, match="top_k") as caught:
+        aichats_core.stream(["chatty", "aichats"], "hi", top_k=3, base_url=emulator.url)
+    assert caught.value.option == "top_k"
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "option", "words"),
+    [
+        ({"temprature": 0.5}, "temprature", "did you mean 'temperature'"),
+        ({"max_tokens": 0}, "max_tokens", "greater than 0"),
+        ({"max_tokens": "many"}, "max_tokens", "valid integer"),
+        ({"timeout": "soon"}, "timeout", "valid number"),
+        ({"timeout": -1}, "timeout", "greater than 0"),
+    ],
+)
+async def test_a_wrong_option_fails_at_the_call_before_any_network(
+    options: dict[str, Any], option: str, words: str
+) -> None:
+    _Chatty.calls.clear()
+    with registered("chatty", _Chatty), pytest.raises(InvalidOptionError) as caught:
+        aichats_core.stream("chatty", "hi", **options)  # not iterated: the call itself fails
+    assert (caught.value.provider, caught.value.option) == ("chatty", option)
+    assert words in str(caught.value)
+    assert _Chatty.calls == []
+
+
+async def test_options_are_given_typed_as_the_provider_declares_them() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def answer(messages: list[Message], options: dict[str, Any]) -> str:
+        seen.append(options)
+        return "ok"
+
+    class Colour(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        colour: str = "red"
+        size: int = 1
+
+    provider = FunctionProvider.of(answer, Options=Colour)
+    assert await aichats_core.complete(provider, "hi", timeout="2.5", size="3") == "ok"
+    assert seen == [{"timeout": 2.5, "size": 3}]  # typed; defaults are not filled in
+
+
+async def test_a_provider_without_options_takes_only_the_cores() -> None:
+    provider = ScriptedProvider.script("ok")
+    assert await aichats_core.complete(provider, "hi", timeout=3) == "ok"
+    with pytest.raises(InvalidOptionError, match="it accepts timeout"):
+        aichats_core.stream(provider, "hi", base_url="http://127.0.0.1:9")
+
+
+async def test_provider_options_must_be_declared_by_their_provider() -> None:
+    provider = ScriptedProvider.script("ok", name="Plain")
+    with registered("plain", provider), pytest.raises(InvalidOptionError, match="'colour'"):
+        aichats_core.stream("plain", "hi", provider_options={"plain": {"colour": "red"}})
+
+
+@pytest.mark.parametrize(
+    ("namespace", "words"),
+    [
+        ({"Options": dict}, "pydantic model class"),
+        (
+            {"Options": type("Loose", (BaseModel,), {"__annotations__": {"a": int}, "a": 1})},
+            "forbid unknown fields",
+        ),
+        (
+            {
+                "Options": type(
+                    "Clash",
+                    (BaseModel,),
+                    {
+                        "__annotations__": {"timeout": float},
+                        "timeout": 1.0,
+                        "model_config": ConfigDict(extra="forbid"),
+                    },
+                )
+            },
+            "redeclares the core's option(s) timeout",
+        ),
+        ({"transient_statuses": [529]}, "transient_statuses"),
+        ({"transient_statuses": {200}}, "transient_statuses"),
+    ],
+)
+def test_declarations_are_checked_when_a_provider_is_registered(
+    namespace: Mapping[str, Any], words: str
+) -> None:
+    provider = type("Declared", (ScriptedProvider,), dict(namespace))
+    with pytest.raises(PluginLoadError, match=re.escape(words)):
+        aichats_core.register_provider("declared", provider)
+
+
+# -- messages ------------------------------------------------------------------------------
+
+
+class _Appender(AsyncGeneratorProvider):
+    """What g4f's Yqcloud does: append to the messages it was given."""
+
+    url = "http://127.0.0.1:9"
+    default_model = "m"
+    models: ClassVar[list[str]] = ["m"]
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncIterator[str]:
+        messages.append({"role": "assistant", "content": "leaked"})  # type: ignore[attr-defined]
+        yield "never"
+
+
+async def test_a_provider_cannot_change_the_messages_of_the_next_attempt() -> None:
+    after = ScriptedProvider.script("answer", name="After")
+    answer = await aichats_core.complete([_Appender, after], [{"role": "user", "content": "hi"}])
+    assert answer == "answer"
+    [call] = after.calls
+    assert [dict(message) for message in call.messages] == [{"role": "user", "content": "hi"}]
+    with pytest.raises(AllProvidersFailedError) as caught:
+        await aichats_core.complete([_Appender], "hi")
+    assert isinstance(caught.value.errors[0][1], ProviderContractError)
+
+
+def test_a_message_reads_as_a_read_only_mapping() -> None:
+    message = Message(role="user", content="hi")
+    assert isinstance(message, Mapping)
+    assert (message["role"], message.get("content"), message.get("name", "-")) == (
+        "user",
+        "hi",
+        "-",
+    )
+    assert "content" in message
+    assert "name" not in message
+    assert dict(message) == {"role": "user", "content": "hi"}
+    assert list(message) == ["role", "content"]
+    assert len(message) == 2
+    with pytest.raises(KeyError):
+        message["name"]
+    with pytest.raises(TypeError):
+        message["content"] = "changed"  # type: ignore[index]
+    assert message.model_dump() == {"role": "user", "content": "hi"}
+
+
+# -- registries and test doubles -----------------------------------------------------------
+
+
+async def test_a_client_resolves_names_in_its_own_registry_only() -> None:
+    private = ProviderRegistry(group="aichats.tests.no-plugins")  # no installed plugin
+    private.register("mine", ScriptedProvider.script("from mine"))
+    async with Client(registry=private) as client:
+        assert await client.complete("mine", "hi") == "from mine"
+        with pytest.raises(ProviderNotFoundError):
+            client.stream("aichats", "hi")  # installed, but not in this registry's view
+    with pytest.raises(ProviderNotFoundError):
+        aichats_core.stream("mine", "hi")  # the default registry never saw it
+
+
+async def test_registered_restores_what_was_there(emulator: AiChatsEmulator) -> None:
+    first, second = ScriptedProvider.script("one"), ScriptedProvider.script("two")
+    with registered("swap", first):
+        with registered("swap", second):
+            assert await aichats_core.complete("swap", "hi") == "two"
+        assert await aichats_core.complete("swap", "hi") == "one"
+    with pytest.raises(ProviderNotFoundError):
+        aichats_core.stream("swap", "hi")
+
+
+async def test_a_function_provider_answers_from_the_call() -> None:
+    async def shout(messages: list[Message], options: dict[str, Any]) -> AsyncIterator[str]:
+        for word in messages[-1].content.split():
+            yield word.upper() + " "
+
+    provider = FunctionProvider.of(shout)
+    assert await aichats_core.complete(provider, "hello there") == "HELLO THERE "
+    upper = FunctionProvider.of(lambda messages, options: messages[-1]["content"].upper())
+    assert await aichats_core.complete(upper, "hi") == "HI"
+    assert upper.calls[0].messages[0].content == "hi"
