@@ -81,7 +81,12 @@ def test_selected_by_normalised_name(run_python: RunPython, echo_site: Path, nam
         echo_site,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["aichats_echo._provider Echo echo echo,lorem,image", "[]"]
+    # pydantic comes with the declared Options, which the core checks as the provider loads;
+    # the HTTP stack stays out: echo has no network.
+    assert result.stdout.splitlines() == [
+        "aichats_echo._provider Echo echo echo,lorem,image",
+        "['pydantic']",
+    ]
 
 
 def test_complete_returns_the_message(run_python: RunPython, echo_site: Path) -> None:
@@ -116,6 +121,25 @@ def test_stream_yields_text_chunks_then_finish(run_python: RunPython, echo_site:
         {"kind": "text", "text": "world"},
         {"kind": "finish", "provider": "echo", "model": "echo", "reason": "stop"},
     ]
+
+
+def test_an_undeclared_or_badly_typed_option_is_refused_at_the_call(
+    run_python: RunPython, echo_site: Path
+) -> None:
+    result = run_python(
+        """
+        import aichats_core
+        from aichats_core.errors import InvalidOptionError
+        for options in ({"temprature": 0.2}, {"chunk_words": "2"}):
+            try:
+                aichats_core.stream("echo", "hello", **options)
+            except InvalidOptionError as exc:
+                print(exc.provider, exc.option, "words" in exc.accepted)
+        """,
+        echo_site,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["echo temprature True", "echo chunk_words True"]
 
 
 def test_the_plugins_own_tests_pass_against_the_install(

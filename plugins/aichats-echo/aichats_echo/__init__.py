@@ -6,8 +6,10 @@ Once installed, it is the provider ``echo``::
     >>> await aichats_core.complete("echo", "hello there")  # doctest: +SKIP
     'hello there'
 
-Importing this package imports neither pydantic nor aiohttp: ``aichats providers`` imports
-plugins to list their details and has to start fast.
+Importing this package does not import aiohttp (it has no network), nor the image code:
+``aichats providers`` imports plugins to list their details and has to start fast. It does
+import pydantic, for the declared ``Echo.Options``, as the core's check of a loaded provider
+does anyway.
 """
 
 from __future__ import annotations

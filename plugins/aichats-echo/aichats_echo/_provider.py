@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
 from aichats_core.errors import (
@@ -16,14 +16,17 @@ from aichats_core.errors import (
     ResponseFormatError,
     StreamInterruptedError,
 )
+from pydantic import BaseModel, ConfigDict, Field
 
-from aichats_echo._options import EchoOptions, Failure
 from aichats_echo._text import group, lorem, split_words
 
 if TYPE_CHECKING:
-    # Only for annotations: importing the models at run time would import pydantic.
+    # Only for annotations: the event models are not needed to load the provider.
     from aichats_core import ImageResponse
     from aichats_core.types import Messages, ProviderItem
+
+Failure: TypeAlias = Literal["rate_limit", "timeout", "connection", "interrupted", "format"]
+"""The failures ``fail=`` simulates."""
 
 
 class Echo(AsyncGeneratorProvider, ProviderModelMixin):
@@ -32,12 +35,40 @@ class Echo(AsyncGeneratorProvider, ProviderModelMixin):
     Models: ``echo`` streams back the last user message word by word; ``lorem`` streams
     ``words`` words of lorem ipsum; ``image`` draws the prompt on an SVG card.
 
-    Options: ``delay`` (seconds before each chunk), ``chunk_words`` (words per chunk),
-    ``words`` (length of ``lorem``), ``fail`` (``"rate_limit"``, ``"timeout"``,
-    ``"connection"``, ``"interrupted"`` or ``"format"``: raise that error instead, for
-    ``"interrupted"`` after half of the answer). ``session`` and ``timeout`` are accepted
-    and ignored; any other option is refused.
+    Options (``Options``, checked by the core at the call): ``delay`` (seconds before each
+    chunk), ``chunk_words`` (words per chunk), ``words`` (length of ``lorem``), ``fail``
+    (``"rate_limit"``, ``"timeout"``, ``"connection"``, ``"interrupted"`` or ``"format"``:
+    raise that error instead, for ``"interrupted"`` after half of the answer). The core's
+    ``timeout`` and ``session`` are accepted and ignored; any other option is refused with
+    ``InvalidOptionError`` before anything is produced.
     """
+
+    class Options(BaseModel):
+        """What a call may set beyond the core's ``timeout`` and ``session``.
+
+        The core checks every call against it before ``Echo`` runs: a test double that
+        silently accepted a misspelt option would let an application's tests pass for the
+        wrong reason. Strict types: ``delay="1"`` or ``chunk_words=True`` is a mistake in a
+        test, not a value to convert.
+        """
+
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        delay: float = Field(
+            default=0.0,
+            ge=0,
+            allow_inf_nan=False,
+            strict=True,
+            description="Seconds to wait before each chunk (and before a simulated failure).",
+        )
+        chunk_words: int = Field(default=1, ge=1, strict=True, description="Words per chunk.")
+        words: int = Field(
+            default=50, ge=0, strict=True, description="Length of the lorem answer, in words."
+        )
+        fail: Failure | None = Field(
+            default=None,
+            description="Raise this failure instead of answering (interrupted: after half).",
+        )
 
     url = "https://github.com/aichats/aichats-echo"
     working = True
@@ -57,7 +88,7 @@ class Echo(AsyncGeneratorProvider, ProviderModelMixin):
     ) -> AsyncIterator[ProviderItem]:
         name = cls.__name__
         model = cls.get_model(model)  # the core resolved it already; direct callers may not
-        options = EchoOptions.parse(name, kwargs)
+        options = given(kwargs)
         if model in cls.image_models:
             prompt = last_user_message(name, messages)
             await _pause(options.delay)
@@ -78,6 +109,15 @@ class Echo(AsyncGeneratorProvider, ProviderModelMixin):
             yield chunk  # plain text: the core turns it into a TextChunk
         if options.fail == "interrupted":
             raise simulated(name, "interrupted", partial_text="".join(chunks))
+
+
+def given(options: Mapping[str, Any]) -> Echo.Options:
+    """A call's options as the core validated them at the call (not validated again), the
+    defaults for those not given or given as None; the core's own are left out."""
+    fields = Echo.Options.model_fields
+    return Echo.Options.model_construct(
+        **{name: value for name, value in options.items() if name in fields and value is not None}
+    )
 
 
 def last_user_message(provider: str, messages: Messages) -> str:

@@ -19,6 +19,7 @@ import aichats_core
 import pytest
 from aichats_core import Finish, ImageResponse, Message, TextChunk
 from aichats_core.errors import (
+    InvalidOptionError,
     InvalidRequestError,
     ModelNotSupportedError,
     ProviderConnectionError,
@@ -27,11 +28,13 @@ from aichats_core.errors import (
     ResponseFormatError,
     StreamInterruptedError,
 )
-from hypothesis import given, settings
+from hypothesis import given as examples
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from aichats_echo import Echo
 from aichats_echo._image import svg_card
+from aichats_echo._provider import given
 from aichats_echo._text import split_words
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -70,8 +73,12 @@ def test_installed_plugin_is_discovered_by_its_entry_point() -> None:
 
 
 def test_importing_the_plugin_stays_light() -> None:
-    """``aichats providers`` imports plugins for their details: no HTTP stack, no pydantic."""
-    code = "import sys, aichats_echo; print(sorted({'aiohttp', 'pydantic'} & set(sys.modules)))"
+    """``aichats providers`` imports plugins for their details: no HTTP stack. pydantic comes
+    with the declared ``Options`` (the core checks them when a provider loads)."""
+    code = (
+        "import sys, aichats_core, aichats_echo; aichats_core.get_provider('echo');"
+        " print(sorted({'aiohttp', 'aichats_echo._image'} & set(sys.modules)))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
@@ -131,7 +138,7 @@ async def test_delay_comes_before_every_chunk() -> None:
 
 
 @settings(max_examples=200, database=None, deadline=None)
-@given(st.text())
+@examples(st.text())
 def test_words_join_back_to_any_text(text: str) -> None:
     words = split_words(text)
     assert "".join(words) == text
@@ -162,7 +169,7 @@ async def test_lorem_repeats_for_long_answers_and_streams_word_by_word() -> None
     items = await events("x", model="lorem", words=200)
     assert len(texts(items)) == 200
     assert "".join(texts(items)).count("Lorem") == 3
-    assert items[-1] == Finish(provider="echo", model="lorem")
+    assert items[-1] == Finish(provider="echo", model="lorem", options=["words"])
 
 
 async def test_lorem_needs_no_user_message() -> None:
@@ -206,7 +213,7 @@ async def test_long_prompts_are_wrapped_and_cut() -> None:
 
 
 @settings(max_examples=200, database=None, deadline=None)
-@given(st.text())
+@examples(st.text())
 def test_svg_is_well_formed_for_any_prompt(prompt: str) -> None:
     ET.fromstring(svg_card(prompt).encode("utf-8"))
 
@@ -214,14 +221,13 @@ def test_svg_is_well_formed_for_any_prompt(prompt: str) -> None:
 # -- options and models ------------------------------------------------------------------------
 
 
-async def test_unknown_options_are_refused_naming_the_known_ones() -> None:
-    with pytest.raises(InvalidRequestError) as caught:
-        await aichats_core.complete("echo", "hi", dealy=1)
-    message = str(caught.value)
-    assert "Echo" in message
-    assert "'dealy'" in message
-    for known in ("chunk_words", "delay", "fail", "words"):
-        assert known in message
+async def test_unknown_options_are_refused_at_the_call_naming_the_known_ones() -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        aichats_core.stream("echo", "hi", dealy=1)  # refused before the stream is read
+    error = caught.value
+    assert (error.provider, error.option) == ("echo", "dealy")
+    assert {"chunk_words", "delay", "fail", "words", "timeout"} <= set(error.accepted)
+    assert "did you mean 'delay'?" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -229,18 +235,54 @@ async def test_unknown_options_are_refused_naming_the_known_ones() -> None:
     [
         {"delay": -1},
         {"delay": "1"},
+        {"delay": True},
         {"delay": float("nan")},
+        {"delay": float("inf")},
         {"chunk_words": 0},
         {"chunk_words": 1.5},
         {"chunk_words": True},
+        {"chunk_words": "2"},
         {"words": -1},
         {"fail": "explode"},
     ],
 )
-async def test_bad_option_values_are_refused(options: dict[str, Any]) -> None:
+async def test_bad_option_values_are_refused_at_the_call(options: dict[str, Any]) -> None:
     name = next(iter(options))
-    with pytest.raises(InvalidRequestError, match=f"Echo: {name} must be"):
-        await aichats_core.complete("echo", "hi", **options)
+    with pytest.raises(InvalidOptionError, match=f"option {name!r}") as caught:
+        aichats_core.stream("echo", "hi", **options)
+    assert (caught.value.provider, caught.value.option) == ("echo", name)
+
+
+async def test_a_refused_option_produces_nothing_even_with_a_failure_asked_for() -> None:
+    received: list[object] = []
+    with pytest.raises(InvalidOptionError):
+        await collect(aichats_core.stream("echo", "hi", fail="timeout", words=-1), received)
+    assert received == []
+
+
+def test_the_options_are_declared_with_their_defaults() -> None:
+    fields = Echo.Options.model_fields
+    assert list(fields) == ["delay", "chunk_words", "words", "fail"]
+    assert {name: field.default for name, field in fields.items()} == {
+        "delay": 0.0,
+        "chunk_words": 1,
+        "words": 50,
+        "fail": None,
+    }
+    assert all(field.description for field in fields.values())
+    assert Echo.Options.model_config.get("extra") == "forbid"
+
+
+def test_options_given_fill_in_the_defaults_and_drop_the_cores() -> None:
+    options = given({"words": 3, "chunk_words": None, "timeout": 5, "session": object()})
+    assert (options.delay, options.chunk_words, options.words, options.fail) == (0.0, 1, 3, None)
+
+
+async def test_good_values_of_every_option_are_accepted() -> None:
+    answer = await aichats_core.complete(
+        "echo", "x", model="lorem", words=3, chunk_words=2, delay=0, fail=None, timeout=1
+    )
+    assert answer == "Lorem ipsum dolor."
 
 
 async def test_session_and_timeout_are_accepted_as_a_client_passes_them() -> None:
