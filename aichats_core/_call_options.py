@@ -19,12 +19,13 @@ import difflib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from types import UnionType
+from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from aichats_core.errors import InvalidOptionError
-from aichats_core.options import CoreOptions
+from aichats_core.options import CoreOptions, OptionField
 
 _CACHED = 256
 """Validated option sets kept per provider; a full cache starts over."""
@@ -48,14 +49,6 @@ class OptionsSpec:
         """Every option it accepts, with its type, default and description, own first."""
         own = _fields(self.model) if self.model is not None else []
         return own + _fields(CoreOptions)
-
-
-class OptionField(NamedTuple):
-    name: str
-    type: str
-    default: Any
-    description: str
-    core: bool
 
 
 @functools.lru_cache(maxsize=512)
@@ -143,7 +136,9 @@ def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOpt
         name,
         option,
         sorted(spec.accepted),
-        f"provider {name!r}: option {option!r}: {error['msg']} (given {error['input']!r:.60})",
+        # The value is not quoted: it may be a key or a password.
+        f"provider {name!r}: option {option!r}: {error['msg']}"
+        f" (given a {type(error['input']).__name__})",
     )
 
 
@@ -164,7 +159,7 @@ def _fields(model: type[BaseModel]) -> list[OptionField]:
             name,
             _type_name(info.annotation),
             None if info.is_required() else info.get_default(call_default_factory=True),
-            info.description or "",
+            " ".join((info.description or "").split()),
             core,
         )
         for name, info in model.model_fields.items()
@@ -172,6 +167,18 @@ def _fields(model: type[BaseModel]) -> list[OptionField]:
 
 
 def _type_name(annotation: Any) -> str:
+    """``int | None``, ``Literal['a', 'b']``: a type as a user writes it, without metadata."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin in (Union, UnionType):
+        return " | ".join(_type_name(arg) for arg in args)
+    if annotation is type(None):
+        return "None"
+    if origin is not None:
+        return f"{getattr(origin, '__name__', origin)}[{', '.join(map(_type_name, args))}]"
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")

@@ -16,17 +16,20 @@ image download (``aichats_core.http.image_bytes``), for providers that answer im
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-__all__ = ["CoreOptions", "ImageOptions"]
+__all__ = ["CoreOptions", "ImageOptions", "OptionField", "check_options", "option_fields"]
 
 
 class CoreOptions(BaseModel):
     """The options the core owns: every provider accepts them (and may ignore them)."""
 
-    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", arbitrary_types_allowed=True, frozen=True, use_attribute_docstrings=True
+    )
 
     timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """Seconds allowed to connect, and for each silence while reading."""
@@ -37,7 +40,7 @@ class CoreOptions(BaseModel):
 class ImageOptions(BaseModel):
     """How the core downloads an image URL a service answered; subclass it in ``Options``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     max_image_bytes: int | None = Field(default=None, gt=0)
     """Largest image downloaded (default 20 MiB)."""
@@ -47,3 +50,32 @@ class ImageOptions(BaseModel):
     """Whether the URL may point at a private, loopback or link-local address; None: only
     when the service itself is on one. Strictly a bool: a security switch is not guessed
     from a string."""
+
+
+class OptionField(NamedTuple):
+    """One option a provider accepts, as listings show it."""
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    core: bool
+    """Owned by the core (``timeout``, ``session``) rather than declared by the provider."""
+
+
+def check_options(
+    provider: type, options: Mapping[str, Any], *, name: str | None = None
+) -> dict[str, Any]:
+    """``options`` as ``provider`` accepts them (typed by its ``Options``), or
+    ``InvalidOptionError`` naming the first that is unknown or of the wrong type: the check
+    every call gets, for front ends that take options before any call (``aichats serve -o``)."""
+    from aichats_core._call_options import checked_options
+
+    return checked_options(name or provider.__name__, provider, options)
+
+
+def option_fields(provider: type) -> list[OptionField]:
+    """Every option ``provider`` accepts, its own first, then the core's: for listings."""
+    from aichats_core._call_options import options_spec
+
+    return options_spec(provider).fields()

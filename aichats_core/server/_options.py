@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -131,30 +130,32 @@ def checked_provider_options(
 ) -> dict[str, dict[str, Any]]:
     """Options by normalised provider name, checked now rather than at the first request.
 
-    The provider must be installed (else the close matches are named) and load. A provider
-    that declares its option names (``known_options``) has unknown keys refused here; for the
-    others a wrong key surfaces at the first call, as a 500 ``server_misconfigured``.
-    ``proxy`` and ``retries`` are settings of the call, checked here for every provider.
+    The provider must be installed (else the close matches are named) and load; each key
+    must be an option it declares (its ``Options``) or the core's, with a value of the
+    right type (``InvalidOptionError`` otherwise). ``proxy`` and ``retries`` are settings of
+    the call, checked here for every provider.
     """
+    from aichats_core.options import check_options
+
     checked: dict[str, dict[str, Any]] = {}
     for name, options in (provider_options or {}).items():
         info = default_registry.info(name)  # ProviderNotFoundError, with the close matches
-        known = known_options(info.load())  # PluginLoadError: the plugin is broken
+        provider = info.load()  # PluginLoadError: the plugin is broken
         if "session" in options:
             raise InvalidRequestError(
                 f"{name}.session cannot be set: the server shares its own session"
             )
-        unknown = sorted(set(options) - CALL_OPTIONS - (known or set()))
-        if known is not None and unknown:
-            raise _unknown_options(info.name, unknown, known)
         _check_shared_values(name, options)
-        checked.setdefault(normalize_name(name), {}).update(options)
+        given = {key: value for key, value in options.items() if key not in CALL_OPTIONS}
+        typed = check_options(provider, given, name=info.name)
+        call = {key: value for key, value in options.items() if key in CALL_OPTIONS}
+        checked.setdefault(normalize_name(name), {}).update({**typed, **call})
     return checked
 
 
 def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
-    """The values of the options every provider shares, which would otherwise fail every
-    request: ``proxy``, ``retries``, ``timeout`` and ``base_url``."""
+    """The values of the call's settings (``proxy``, ``retries``) and of ``base_url``, which
+    the provider's ``Options`` types as a string: the rest is the provider's to check."""
     from aichats_core.http._proxy import proxy_problem
 
     proxy, retries = options.get("proxy"), options.get("retries", 0)
@@ -166,13 +167,6 @@ def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
         raise InvalidRequestError(f"{name}.proxy {problem}")
     if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
         raise InvalidRequestError(f"{name}.retries must be an integer >= 0, not {retries!r}")
-    timeout = options.get("timeout")
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
-    ):
-        raise InvalidRequestError(
-            f"{name}.timeout must be a number of seconds > 0, not {timeout!r}"
-        )
     base_url = options.get("base_url")
     if base_url is not None and (problem := _url_problem(base_url)) is not None:
         raise InvalidRequestError(f"{name}.base_url {problem}")
@@ -195,36 +189,3 @@ def _url_problem(value: object) -> str | None:
     if not parts.hostname:
         return "names no host"
     return None
-
-
-def known_options(provider: type) -> frozenset[str] | None:
-    """The option names ``provider`` declares, or None when it declares none.
-
-    The provider protocol does not ask for a declaration, so this reads the convention some
-    providers follow: a collection of names called ``OPTIONS``, on the class or in the module
-    that defines it (AiChats keeps it there).
-    """
-    for owner in (provider, sys.modules.get(provider.__module__)):
-        declared = getattr(owner, "OPTIONS", None)
-        if (
-            isinstance(declared, frozenset | set | tuple | list)
-            and declared
-            and all(isinstance(name, str) for name in declared)
-        ):
-            return frozenset(declared)
-    return None
-
-
-def _unknown_options(
-    provider: str, unknown: list[str], known: frozenset[str]
-) -> InvalidRequestError:
-    import difflib
-
-    accepted = sorted((known | CALL_OPTIONS) - {"session"})
-    close = [match for key in unknown for match in difflib.get_close_matches(key, accepted, n=1)]
-    hint = f" (did you mean {', '.join(f'{provider}.{key}' for key in close)}?)" if close else ""
-    noun = "option" if len(unknown) == 1 else "options"
-    return InvalidRequestError(
-        f"provider {provider!r} has no {noun} {', '.join(map(repr, unknown))}{hint};"
-        f" it accepts {', '.join(accepted)}"
-    )

@@ -51,7 +51,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
     class Options(ImageOptions):
         """What a call may set beyond the core's ``timeout`` and ``session``."""
 
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
         base_url: str | None = None
         """Send requests to this site instead (the emulator's URL, say)."""

@@ -98,7 +98,9 @@ async def test_an_image_url_from_the_provider_is_downloaded(start_server: StartS
     host.router.add_get("/p.png", picture)
     async with TestServer(host, host="127.0.0.1") as image_host:
         origin = str(image_host.make_url("")).rstrip("/")
-        provider = ScriptedProvider.script(ImageResponse(images=[f"{origin}/p.png"]))
+        provider = ScriptedProvider.script(
+            ImageResponse(images=[f"{origin}/p.png"]), options={"base_url": None}
+        )
         with registered("pictures", provider):
             # The provider was pointed at a local host, so a local image URL is allowed.
             base_url = await start_server(provider_options={"pictures": {"base_url": origin}})

@@ -11,17 +11,20 @@ from aiohttp.test_utils import TestServer
 from openai import AsyncOpenAI
 
 import aichats_core.server
-from aichats_core.errors import InvalidRequestError, PluginLoadError, ProviderNotFoundError
+from aichats_core.errors import (
+    InvalidOptionError,
+    InvalidRequestError,
+    PluginLoadError,
+    ProviderNotFoundError,
+)
 from aichats_core.server import _options, create_app, gunicorn_app
 from aichats_core.server._options import (
     app_options_from_environment,
-    known_options,
     options_from_environment,
     parse_provider_option,
 )
 from aichats_core.server._state import STATE
-from aichats_core.testing import ScriptedProvider
-from providers.aichats import AiChats
+from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats.emulator import AiChatsEmulator, default_reply
 
 
@@ -71,21 +74,19 @@ def test_create_app_refuses_what_cannot_work() -> None:
         create_app(provider_options={"aichats": {"session": "mine"}})
 
 
-def test_unknown_options_are_refused_at_start_when_the_provider_declares_its_own() -> None:
-    with pytest.raises(InvalidRequestError) as caught:
+def test_options_are_checked_at_start_against_what_each_provider_declares() -> None:
+    with pytest.raises(InvalidOptionError) as caught:
         create_app(provider_options={"aichats": {"timout": 5, "proxy": "http://p:1"}})
     assert str(caught.value).startswith(
-        "provider 'aichats' has no option 'timout' (did you mean aichats.timeout?); it accepts"
+        "provider 'aichats' has no option 'timout' (did you mean 'timeout'?); it accepts"
     )
-    create_app(provider_options={"aichats": {"timeout": 5, "retries": 1}})
-
-
-def test_known_options_are_read_from_the_provider_or_its_module() -> None:
-    assert known_options(AiChats) is not None
-    assert "base_url" in (known_options(AiChats) or ())
-    declared = ScriptedProvider.script(OPTIONS=("colour",))
-    assert known_options(declared) == {"colour"}
-    assert known_options(ScriptedProvider.script()) is None  # declares nothing: checked per call
+    with pytest.raises(InvalidOptionError, match="'timeout'"):
+        create_app(provider_options={"aichats": {"timeout": "soon"}})
+    plain = ScriptedProvider.script("ok")  # declares nothing: only the core's options
+    with registered("plain", plain), pytest.raises(InvalidOptionError, match="'colour'"):
+        create_app(provider_options={"plain": {"colour": "red"}})
+    app = create_app(provider_options={"aichats": {"timeout": "5", "retries": 1}})
+    assert app[STATE].provider_options["aichats"] == {"timeout": 5.0, "retries": 1}  # typed
 
 
 def test_a_provider_that_does_not_load_is_refused_at_start(
