@@ -19,6 +19,7 @@ from aichats_core import errors
 from aichats_core._lazy import lazy_attributes
 from aichats_core._provider import (
     AsyncGeneratorProvider,
+    DeferredOptions,
     Provider,
     ProviderModelMixin,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "AiChatsError",
     "AsyncGeneratorProvider",
     "Client",
+    "DeferredOptions",
     "Finish",
     "ImageResponse",
     "Message",

@@ -123,11 +123,33 @@ def _optional_attribute_problems(candidate: type) -> list[str]:
     return problems
 
 
+class DeferredOptions:
+    """An ``Options`` named by path (``"package.module:Model"``), imported when first read.
+
+    Listing providers (``aichats providers``) loads each provider class for its models; a
+    provider module that defines its model inline imports pydantic there, about 50 ms. This
+    keeps the model, and pydantic, out of that path. It is checked when first read.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self._model: type[Any] | None = None
+
+    def __get__(self, instance: object, owner: type | None = None) -> type[Any]:
+        if self._model is None:
+            import importlib
+
+            module, _, attribute = self.target.partition(":")
+            self._model = getattr(importlib.import_module(module), attribute)
+        return self._model
+
+
 def _declaration_problems(candidate: type) -> list[str]:
     from aichats_core._retry import transient_statuses_problem
 
     try:
-        declares_options = getattr(candidate, "Options", None) is not None
+        deferred = isinstance(inspect.getattr_static(candidate, "Options", None), DeferredOptions)
+        declares_options = not deferred and getattr(candidate, "Options", None) is not None
         statuses: object = getattr(candidate, "transient_statuses", frozenset())
     except Exception as exc:  # noqa: BLE001 - a plugin's attribute may raise anything
         return [f"reading optional attributes raised {type(exc).__name__}: {exc}"]

@@ -13,11 +13,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict
-
-from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
+from aichats_core import AsyncGeneratorProvider, DeferredOptions, ProviderModelMixin
 from aichats_core.errors import InvalidRequestError, ResponseFormatError
-from aichats_core.options import ImageOptions
 
 if TYPE_CHECKING:
     from aichats_core.http import HttpSession
@@ -48,15 +45,7 @@ class AiChats(AsyncGeneratorProvider, ProviderModelMixin):
     refuses it even then.
     """
 
-    class Options(ImageOptions):
-        """What a call may set beyond the core's ``timeout`` and ``session``."""
-
-        model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
-
-        base_url: str | None = None
-        """Send requests to this site instead (the emulator's URL, say)."""
-        cookies: str | dict[str, str] | None = None
-        """Cookies for the service: a dict, or ``"name=value; ..."`` copied from a browser."""
+    Options = DeferredOptions("providers.aichats._options:AiChatsOptions")
 
     url = "https://ai-chats.org"
     api_endpoint = "https://ai-chats.org/chat/send2/"
