@@ -15,6 +15,7 @@ from aichats_core.errors import (
     AiChatsError,
     InvalidRequestError,
     ProviderConnectionError,
+    ProviderContractError,
     ProviderHTTPError,
     ProviderTimeoutError,
     RateLimitError,
@@ -22,6 +23,8 @@ from aichats_core.errors import (
 )
 
 TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
+"""HTTP statuses worth a retry with any provider; a provider adds its own with
+``transient_statuses`` (see ``declared_transient_statuses``)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,14 @@ class RetryPolicy:
             return retries
         return NO_RETRIES if retries == 0 else cls(retries=retries)
 
-    def wait_before_retry(self, attempt: int, error: AiChatsError) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or None when not to retry."""
-        if attempt >= self.retries or not is_transient(error):
+    def wait_before_retry(
+        self, attempt: int, error: AiChatsError, transient_statuses: frozenset[int] = frozenset()
+    ) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``, or None when not to retry.
+
+        ``transient_statuses``: the failing provider's own, on top of ``TRANSIENT_STATUSES``.
+        """
+        if attempt >= self.retries or not is_transient(error, transient_statuses):
             return None
         wait = min(self.backoff * 2**attempt, self.max_wait)
         wait = random.uniform(wait / 2, wait)
@@ -61,12 +69,50 @@ class RetryPolicy:
 NO_RETRIES = RetryPolicy()
 
 
-def is_transient(error: AiChatsError) -> bool:
-    """Whether the same request may well succeed if sent again."""
+def is_transient(error: AiChatsError, extra: frozenset[int] = frozenset()) -> bool:
+    """Whether the same request may well succeed if sent again.
+
+    ``extra``: HTTP statuses that the provider declares transient besides the default ones.
+    """
     if isinstance(error, RateLimitError):
         return True
     if isinstance(error, ProviderHTTPError):
-        return error.status in TRANSIENT_STATUSES
+        return error.status in TRANSIENT_STATUSES or error.status in extra
     return isinstance(
         error, ProviderTimeoutError | ProviderConnectionError | StreamInterruptedError
     )
+
+
+def transient_statuses_problem(value: object) -> str | None:
+    """Why ``value`` is not a valid ``transient_statuses`` declaration, or None when it is.
+
+    For the load-time protocol check: a set of HTTP error statuses (ints from 400 to 599).
+    """
+    if not isinstance(value, set | frozenset):
+        return f"'transient_statuses' should be a set of HTTP statuses, not {value!r:.60}"
+    wrong = [
+        s for s in value if isinstance(s, bool) or not isinstance(s, int) or not 400 <= s <= 599
+    ]
+    if wrong:
+        return (
+            "'transient_statuses' should hold only HTTP error statuses (ints from 400 to 599),"
+            f" not {wrong[0]!r:.40}"
+        )
+    return None
+
+
+def declared_transient_statuses(provider: type, name: str) -> frozenset[int]:
+    """The extra transient statuses that provider class ``provider`` (registered as ``name``)
+    declares with its optional ``transient_statuses`` class attribute.
+
+    Read only once a call failed, so calls that succeed pay nothing for it.
+    """
+    try:
+        value: object = getattr(provider, "transient_statuses", frozenset())
+    except Exception as exc:  # noqa: BLE001 - a plugin's attribute may raise anything
+        problem: str | None = f"reading 'transient_statuses' raised {type(exc).__name__}: {exc}"
+    else:
+        problem = transient_statuses_problem(value)
+        if problem is None and isinstance(value, set | frozenset):
+            return frozenset(value)
+    raise ProviderContractError(name, f"provider {name!r}: {problem}")

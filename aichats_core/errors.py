@@ -8,15 +8,19 @@ and fallback across providers possible.
 
     AiChatsError
     ├── InvalidRequestError          bad messages or options, found before any network
+    │   └── InvalidOptionError       an option unknown to, or badly typed for, a provider
     ├── ProviderNotFoundError        no provider by that name (lists the close matches)
     ├── PluginLoadError              a plugin failed to import or breaks the provider protocol
     │   └── ProviderConflictError    two distributions claim one provider name
     ├── ModelNotSupportedError       the provider does not offer that model
-    ├── AllProvidersFailedError      every provider of a fallback chain failed
+    ├── AllProvidersFailedError      every provider of a fallback chain failed (an ExceptionGroup)
     └── ProviderError                a provider failed while answering
         ├── ProviderHTTPError        the service answered with an HTTP error status
         │   └── RateLimitError       HTTP 429, with the Retry-After delay when given
         ├── ProviderTimeoutError     connecting, or a silence while reading, took too long
+        │   ├── ConnectTimeoutError  connecting to the service
+        │   ├── ReadTimeoutError     waiting for the answer, or for its next bytes
+        │   └── PoolTimeoutError     waiting for a free connection of the pool
         ├── ProviderConnectionError  refused, reset, DNS failure, proxy failure
         ├── ResponseFormatError      the service answered something the protocol does not allow
         ├── StreamInterruptedError   the stream ended early; carries the text received so far
@@ -29,14 +33,17 @@ The transport's own exceptions (aiohttp's) are translated at one boundary,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "AiChatsError",
     "AllProvidersFailedError",
+    "ConnectTimeoutError",
+    "InvalidOptionError",
     "InvalidRequestError",
     "ModelNotSupportedError",
     "PluginLoadError",
+    "PoolTimeoutError",
     "ProviderConflictError",
     "ProviderConnectionError",
     "ProviderContractError",
@@ -45,6 +52,7 @@ __all__ = [
     "ProviderNotFoundError",
     "ProviderTimeoutError",
     "RateLimitError",
+    "ReadTimeoutError",
     "ResponseFormatError",
     "StreamInterruptedError",
 ]
@@ -52,6 +60,9 @@ __all__ = [
 
 class AiChatsError(Exception):
     """Root of every error raised by aichats and its providers."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild, (type(self), self.args, self.__dict__)
 
 
 class InvalidRequestError(AiChatsError, ValueError):
@@ -63,9 +74,7 @@ class InvalidOptionError(InvalidRequestError):
     the call, before any network. ``provider`` and ``option`` say which; ``accepted`` lists
     the options the provider takes."""
 
-    def __init__(
-        self, provider: str, option: str, accepted: Sequence[str], message: str
-    ) -> None:
+    def __init__(self, provider: str, option: str, accepted: Sequence[str], message: str) -> None:
         self.provider = provider
         self.option = option
         self.accepted = list(accepted)
@@ -166,7 +175,22 @@ class RateLimitError(ProviderHTTPError):
 
 
 class ProviderTimeoutError(ProviderError):
-    """Connecting, or a silence while reading the answer, exceeded the ``timeout`` option."""
+    """Connecting, or a silence while reading the answer, exceeded the ``timeout`` option.
+
+    Catch this for any timeout; the subclasses say which phase ran out of time.
+    """
+
+
+class ConnectTimeoutError(ProviderTimeoutError):
+    """Connecting to the service (name resolution, TCP, TLS, a proxy tunnel) took too long."""
+
+
+class ReadTimeoutError(ProviderTimeoutError):
+    """Connected, but the answer, or its next bytes, did not come in time."""
+
+
+class PoolTimeoutError(ProviderTimeoutError):
+    """No pooled connection came free in time (a ``Client``'s ``max_connections`` are busy)."""
 
 
 class ProviderConnectionError(ProviderError):
@@ -189,13 +213,66 @@ class ProviderContractError(ProviderError):
     """A plugin broke the contract while running: yielded garbage or raised a foreign error."""
 
 
-class AllProvidersFailedError(AiChatsError):
-    """Every provider of a fallback chain failed before answering. ``errors`` says why, in order."""
+class AllProvidersFailedError(ExceptionGroup[AiChatsError], AiChatsError):
+    """Every provider of a fallback chain failed before answering.
+
+    ``errors`` holds ``(name, error)`` pairs in order; ``exceptions`` the errors, so that a
+    traceback shows every cause and ``except* RateLimitError`` works. ``str()`` is one line.
+    A chain fails only once a provider failed: an empty ``errors`` is a ``ValueError``.
+    """
+
+    errors: list[tuple[str, AiChatsError]]
+
+    def __new__(cls, errors: Sequence[tuple[str, AiChatsError]]) -> Self:
+        errors = list(errors)
+        return cls._of(errors, f"all {len(errors)} providers failed ({_reasons(errors)})")
 
     def __init__(self, errors: Sequence[tuple[str, AiChatsError]]) -> None:
-        self.errors = list(errors)
-        reasons = "; ".join(
-            f"{name}: {type(err).__name__}: {err.detail if isinstance(err, ProviderError) else err}"
-            for name, err in self.errors
+        super().__init__(self.message, [error for _, error in self.errors])
+
+    @classmethod
+    def _of(cls, errors: list[tuple[str, AiChatsError]], message: str) -> Self:
+        if not errors:
+            raise ValueError(f"{cls.__name__} needs the failure of at least one provider")
+        group = super().__new__(cls, message, [error for _, error in errors])
+        group.errors = errors
+        return group
+
+    # except* only ever hands back this group's own errors: narrower than ExceptionGroup's.
+    def derive(self, excs: Sequence[AiChatsError]) -> AllProvidersFailedError:  # type: ignore[override]
+        """The part of the group that ``except*`` matched, or left: still named per provider."""
+        names = {id(error): name for name, error in self.errors}
+        part = [(names.get(id(error), type(error).__name__), error) for error in excs]
+        return self._of(
+            part, f"{len(part)} of {len(self.errors)} providers failed ({_reasons(part)})"
         )
-        super().__init__(f"all {len(self.errors)} providers failed ({reasons})")
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.errors!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_group, (type(self), self.errors, self.message), self.__dict__
+
+
+def _reasons(errors: list[tuple[str, AiChatsError]]) -> str:
+    return "; ".join(
+        f"{name}: {type(err).__name__}: {err.detail if isinstance(err, ProviderError) else err}"
+        for name, err in errors
+    )
+
+
+def _rebuild_group(
+    cls: type[AllProvidersFailedError], errors: list[tuple[str, AiChatsError]], message: str
+) -> AllProvidersFailedError:
+    return cls._of(errors, message)
+
+
+def _rebuild(cls: type[AiChatsError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error without calling its ``__init__``, whose arguments are not ``args``."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error

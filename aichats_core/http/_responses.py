@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import datetime
-import email.utils
-import math
-import time
 
 import aiohttp
 
 from aichats_core.errors import ProviderHTTPError, ResponseFormatError
 from aichats_core.http._errors import TRANSPORT_ERRORS
+from aichats_core.http._errors import parse_retry_after as parse_retry_after  # its old home
 from aichats_core.http._proxy import redact
 
 ERROR_EXCERPT_BYTES = 300
@@ -95,23 +92,3 @@ async def read_bounded(
 def _too_large(what: str, max_bytes: int, declared: int | None) -> str:
     size = f" ({declared} bytes)" if declared is not None else ""
     return f"the {what} is larger than the limit of {max_bytes} bytes{size}"
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322, not the local time
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, when.timestamp() - time.time())

@@ -22,15 +22,13 @@ import aiohttp
 from aichats_core._closing import AsyncClosing
 from aichats_core.errors import (
     InvalidRequestError,
-    ProviderHTTPError,
-    RateLimitError,
     ResponseFormatError,
     StreamInterruptedError,
 )
-from aichats_core.http._errors import TRANSPORT_ERRORS, translate
+from aichats_core.http._errors import TRANSPORT_ERRORS, http_error, translate
 from aichats_core.http._json import DEFAULT_MAX_JSON_DEPTH, load_json
 from aichats_core.http._proxy import ProxySettings, proxy_problem, redact
-from aichats_core.http._responses import parse_retry_after, read_bounded, read_excerpt
+from aichats_core.http._responses import read_bounded, read_excerpt
 from aichats_core.http._sse import SSEDecoder, SSEEvent, SSEEventDecoder, _EventStream
 
 DEFAULT_TIMEOUT = 60.0
@@ -146,16 +144,7 @@ class HttpSession(AsyncClosing):
     async def _raise_for_status(self, response: aiohttp.ClientResponse) -> None:
         excerpt = await read_excerpt(response)
         url = redact(str(response.url))
-        if response.status == 429:
-            raise RateLimitError(
-                self.provider,
-                excerpt,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-                url=url,
-            )
-        if response.status == 407:  # only a proxy answers 407
-            excerpt = "the proxy wants credentials, or refused the ones in the proxy URL"
-        raise ProviderHTTPError(self.provider, response.status, excerpt, url=url)
+        raise http_error(self.provider, response.status, response.headers, excerpt, url=url)
 
     async def iter_sse(
         self,

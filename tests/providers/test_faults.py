@@ -31,12 +31,13 @@ import aichats_core
 import aichats_core.http
 from aichats_core import Finish, TextChunk
 from aichats_core.errors import (
+    ConnectTimeoutError,
     InvalidRequestError,
     ProviderConnectionError,
     ProviderError,
     ProviderHTTPError,
-    ProviderTimeoutError,
     RateLimitError,
+    ReadTimeoutError,
     ResponseFormatError,
     StreamInterruptedError,
 )
@@ -343,7 +344,7 @@ def unanswered_port() -> Any:
 async def test_a_connect_that_stalls_times_out() -> None:
     with unanswered_port() as port:
         exc, _, elapsed = await fail(
-            ProviderTimeoutError, f"http://127.0.0.1:{port}", timeout=TIMEOUT
+            ConnectTimeoutError, f"http://127.0.0.1:{port}", timeout=TIMEOUT
         )
     assert str(exc) == (
         "AiChats: timed out connecting after 0.3s; raise the 'timeout' option if the service is"
@@ -362,7 +363,7 @@ async def _never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 
 async def test_a_stall_before_the_response_headers_times_out() -> None:
     async with raw_server(_never_answer) as url:
-        exc, _, elapsed = await fail(ProviderTimeoutError, url, timeout=TIMEOUT)
+        exc, _, elapsed = await fail(ReadTimeoutError, url, timeout=TIMEOUT)
     assert str(exc) == (
         "AiChats: timed out waiting for the service to answer after 0.3s; raise the 'timeout'"
         " option if the service is slow"
@@ -372,7 +373,7 @@ async def test_a_stall_before_the_response_headers_times_out() -> None:
 
 async def test_a_stall_in_the_middle_of_the_stream_times_out(emulator: AiChatsEmulator) -> None:
     emulator.script = Script(text="one two", events=2, stall_after=1, stall_for=30)
-    exc, events, elapsed = await fail(ProviderTimeoutError, emulator.url, timeout=TIMEOUT)
+    exc, events, elapsed = await fail(ReadTimeoutError, emulator.url, timeout=TIMEOUT)
     assert text_of(events) == "one "  # what came before the stall reached the caller
     assert "timed out waiting for the next bytes of the answer after 0.3s" in str(exc)
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK  # not the 30 s the server stays silent
@@ -382,7 +383,7 @@ async def test_no_timeout_option_still_bounds_a_stall(monkeypatch: pytest.Monkey
     # The provider's default is aichats_core.http.DEFAULT_TIMEOUT; shrink it to see it act.
     monkeypatch.setattr(aichats_core.http, "DEFAULT_TIMEOUT", TIMEOUT)
     async with raw_server(_never_answer) as url:
-        exc, _, elapsed = await fail(ProviderTimeoutError, url)  # no timeout option
+        exc, _, elapsed = await fail(ReadTimeoutError, url)  # no timeout option
     assert "after 0.3s" in str(exc)
     assert elapsed < TIMEOUT + SLACK
 
