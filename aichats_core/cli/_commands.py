@@ -36,7 +36,13 @@ async def _chat(args: argparse.Namespace, messages: list[dict[str, str]]) -> int
     ended_with_newline = True
     async with (
         _provider_options(args) as options,
-        stream(args.provider, messages, model=args.model, **options) as events,
+        stream(
+            args.provider,
+            messages,
+            model=args.model,
+            provider_options=_option_flags(args, [args.provider]),
+            **options,
+        ) as events,
     ):
         async for event in events:
             if args.json:
@@ -52,6 +58,8 @@ async def _chat(args: argparse.Namespace, messages: list[dict[str, str]]) -> int
 
 
 def image_command(args: argparse.Namespace) -> int:
+    if not args.output:
+        raise InvalidRequestError("say where to save the image: -o FILE (or --output FILE)")
     data = asyncio.run(_image(args, _prompt(args.prompt)))
     output = Path(args.output)
     try:
@@ -74,8 +82,11 @@ async def _image(args: argparse.Namespace, prompt: str) -> bytes:
                 f"provider {args.provider!r} lists no image models; pass one with -m"
             )
         model = image_models[0]
+    per_provider = _option_flags(args, [args.provider])
     async with _provider_options(args) as options:
-        uri = await complete(args.provider, prompt, model=model, **options)
+        uri = await complete(
+            args.provider, prompt, model=model, provider_options=per_provider, **options
+        )
         from aichats_core.http import image_bytes
 
         return (await image_bytes(args.provider, uri, options))[0]
@@ -108,18 +119,21 @@ async def _check(args: argparse.Namespace) -> int:
     from aichats_core._registry import default_registry
 
     names = args.names or [info.name for info in list_providers()]
+    per_provider = _option_flags(args, names)
     results = []
     for name in names:
         if args.emulate and not has_emulator(name):
             results.append({"name": name, "ok": False, "error": "no emulator", "seconds": None})
             continue
-        call = argparse.Namespace(provider=name, emulate=args.emulate, timeout=args.timeout)
+        call = argparse.Namespace(
+            provider=name, emulate=args.emulate, timeout=args.timeout, base_url=args.base_url
+        )
         started = time.perf_counter()
         try:
             default_registry.info(name).load()
             async with _provider_options(call) as options:
                 text = await asyncio.wait_for(
-                    _first_answer(name, options), timeout=args.timeout * 2
+                    _first_answer(name, options, per_provider), timeout=args.timeout * 2
                 )
             error = None if text else "empty answer"
         except (AiChatsError, TimeoutError) as exc:
@@ -145,10 +159,29 @@ async def _check(args: argparse.Namespace) -> int:
     return 0 if results and all(r["ok"] for r in results) else 1
 
 
-async def _first_answer(name: str, options: dict[str, Any]) -> str:
+async def _first_answer(
+    name: str, options: dict[str, Any], per_provider: dict[str, dict[str, Any]]
+) -> str:
     from aichats_core._stream import complete
 
-    return await complete(name, "Reply with OK.", **options)
+    return await complete(name, "Reply with OK.", provider_options=per_provider, **options)
+
+
+def _option_flags(args: argparse.Namespace, providers: list[str]) -> dict[str, dict[str, Any]]:
+    """The ``-o PROVIDER.KEY=VALUE`` options, by provider; one for a provider this command
+    does not call is a mistake, said rather than dropped."""
+    from aichats_core._registry import normalize_name
+    from aichats_core.server._options import merge_options
+
+    options = merge_options(getattr(args, "options", []) or [])
+    called = {normalize_name(name) for name in providers}
+    for name in options:
+        if name not in called:
+            raise InvalidRequestError(
+                f"-o {name}.{next(iter(options[name]))}=...: this command calls"
+                f" {', '.join(sorted(called))}, not {name!r}"
+            )
+    return options
 
 
 def emulator_command(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from aichats_core._registry import ProviderInfo, list_providers
 
 
 def providers_command(args: argparse.Namespace) -> int:
-    rows = [_describe(info) for info in list_providers()]
+    rows = [_describe(info, with_options=args.json) for info in list_providers()]
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -40,8 +40,8 @@ def providers_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(info: ProviderInfo) -> dict[str, Any]:
-    return {
+def _describe(info: ProviderInfo, *, with_options: bool) -> dict[str, Any]:
+    row = {
         "name": info.name,
         "distribution": info.distribution,
         "models": list(info.detail("models", [])),
@@ -52,6 +52,35 @@ def _describe(info: ProviderInfo) -> dict[str, Any]:
         "supports_message_history": info.detail("supports_message_history"),
         "error": info.error,
     }
+    if with_options:  # the table leaves them out: they cost pydantic's import
+        row["options"] = _options(info)
+    return row
+
+
+def _options(info: ProviderInfo) -> list[dict[str, Any]] | None:
+    """Each option the provider accepts, with its type and default; None when broken."""
+    if info.error is not None:
+        return None
+    from aichats_core.options import option_fields
+
+    return [
+        {
+            "name": field.name,
+            "type": field.type,
+            "default": field.default if _is_json(field.default) else repr(field.default),
+            "description": field.description,
+            "core": field.core,
+        }
+        for field in option_fields(info.load())
+    ]
+
+
+def _is_json(value: object) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _yes_no(flag: object) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 from typing import Any
 
 DEFAULT_PROVIDER_VARIABLE = "AICHATS_PROVIDER"
@@ -31,8 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     image = commands.add_parser("image", help="generate an image and save it")
     image.add_argument("prompt", help="what to draw; '-' reads it from stdin")
-    image.add_argument("-o", "--output", required=True, help="file to write the image to")
-    _add_call_options(image)
+    image.add_argument("--output", help="file to write the image to")
+    _add_call_options(image, option_flag=False)
+    image.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        action=_OptionOrOutput,
+        default=[],
+        metavar="PROVIDER.KEY=VALUE | FILE",
+        help="an option for the provider, as for chat (repeatable); a value that is not"
+        " PROVIDER.KEY=VALUE is the file to write the image to, as --output",
+    )
 
     check = commands.add_parser(
         "check", help="send a minimal request to providers and report which answer"
@@ -40,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("names", nargs="*", metavar="NAME", help="providers to check (all)")
     check.add_argument("--emulate", action="store_true", help="check against their emulators")
     check.add_argument("--timeout", type=_positive, default=30.0, help="seconds (default 30)")
+    check.add_argument("--base-url", help="send requests to this URL (a self-hosted service)")
+    _add_provider_option_flag(check)
     check.add_argument("--json", action="store_true", help="one JSON object per provider")
 
     emulator = commands.add_parser("emulator", help="run a provider's local emulator")
@@ -54,17 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to bind (8000; 0: any)")
-    serve.add_argument(
-        "-o",
-        "--option",
-        dest="options",
-        action="append",
-        type=_provider_option,
-        default=[],
-        metavar="PROVIDER.KEY=VALUE",
-        help="an option for one provider, e.g. aichats.base_url=http://127.0.0.1:8765;"
-        " VALUE is read as JSON when it parses (numbers, true, false); repeatable",
-    )
+    _add_provider_option_flag(serve)
     serve.add_argument(
         "--emulate",
         action="store_true",
@@ -134,7 +137,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_call_options(command: argparse.ArgumentParser) -> None:
+def _add_provider_option_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-o",
+        "--option",
+        dest="options",
+        action="append",
+        type=_provider_option,
+        default=[],
+        metavar="PROVIDER.KEY=VALUE",
+        help="an option for one provider, e.g. aichats.base_url=http://127.0.0.1:8765;"
+        " VALUE is read as JSON when it parses (numbers, true, false), else as text, and"
+        " typed by the provider's declared options; repeatable",
+    )
+
+
+class _OptionOrOutput(argparse.Action):
+    """``aichats image -o``: a provider option, or (as before options existed) the output
+    file; ``PROVIDER.KEY=VALUE`` is never a file name anyone means."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        target, equals, _ = text.partition("=")
+        if equals and "." in target and "/" not in target:
+            namespace.options = [*namespace.options, _provider_option(text)]
+        elif namespace.output is not None and namespace.output != text:
+            parser.error(f"two output files: {namespace.output!r} and {text!r}")
+        else:
+            namespace.output = text
+
+
+def _add_call_options(command: argparse.ArgumentParser, *, option_flag: bool = True) -> None:
     command.add_argument(
         "-p",
         "--provider",
@@ -153,6 +192,8 @@ def _add_call_options(command: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the provider's emulator in-process and talk to it (offline)",
     )
+    if option_flag:
+        _add_provider_option_flag(command)
 
 
 def _default_provider() -> str:

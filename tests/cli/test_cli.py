@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from providers.aichats.emulator import AiChatsEmulator, Script
+from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
 
 AICHATS = str(Path(sys.executable).with_name("aichats"))
 
@@ -55,6 +55,16 @@ def test_providers_lists_details_and_json() -> None:
     assert any(row.split()[0] == "aichats" and "gpt-4, dalle" in row for row in rows)
     listed = [json.loads(line) for line in run("providers", "--json").stdout.splitlines()]
     aichats = next(row for row in listed if row["name"] == "aichats")
+    options = {option.pop("name"): option for option in aichats.pop("options")}
+    assert options["base_url"] == {
+        "type": "str | None",
+        "default": None,
+        "description": "Send requests to this site instead (the emulator's URL, say).",
+        "core": False,
+    }
+    assert options["timeout"]["core"] is True
+    assert options["allow_private_image_urls"]["type"] == "bool | None"
+    assert "session" in options
     assert aichats == {
         "name": "aichats",
         "distribution": "aichats",
@@ -242,3 +252,26 @@ sys.exit(main(sys.argv[1:]))
     )
     assert result.stdout == "half "
     assert_one_line_error(result, "provider 'exiter' failed with SystemExit: 3")
+
+
+def test_options_reach_the_provider_typed_and_mistakes_are_one_line(tmp_path: Path) -> None:
+    result = run("chat", "--emulate", "-o", "aichats.timeout=5", "hi")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == default_reply("hi")
+    for args, words in [
+        (("chat", "--emulate", "-o", "aichats.temprature=5", "hi"), "no option 'temprature'"),
+        (("chat", "--emulate", "-o", "aichats.timeout=soon", "hi"), "option 'timeout'"),
+        (("chat", "--emulate", "-o", "echo.words=5", "hi"), "calls aichats, not 'echo'"),
+        (("check", "aichats", "--emulate", "-o", "other.x=1"), "not 'other'"),
+    ]:
+        result = run(*args)
+        assert result.returncode != 0
+        [line] = result.stderr.splitlines()
+        assert words in line, line
+    image = tmp_path / "fox.png"
+    result = run("image", "--emulate", "fox", "-o", str(image), "-o", "aichats.max_image_bytes=100")
+    assert result.returncode == 1
+    assert "over the limit of 100" in result.stderr
+    assert not image.exists()
+    assert run("image", "--emulate", "fox", "-o", str(image)).returncode == 0
+    assert image.read_bytes().startswith(b"\x89PNG")
