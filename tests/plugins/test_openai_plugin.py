@@ -130,7 +130,9 @@ def test_selected_by_normalised_name(run_python: RunPython, openai_site: Path, n
     description, module_file, heavy = result.stdout.splitlines()
     assert description == "aichats_openai._provider OpenAICompatible '' [] True"
     assert Path(module_file).is_relative_to(openai_site)  # the install, not the checkout
-    assert heavy == "[]"
+    # pydantic comes with the declared Options, which the core checks as the provider loads;
+    # the HTTP stack waits for a request.
+    assert heavy == "['pydantic']"
 
 
 def test_the_plugins_own_tests_pass_against_the_install(

@@ -20,7 +20,7 @@ from aichats_openai._wire import model_ids
 if TYPE_CHECKING:
     from aichats_core.http import HttpSession
 
-    from aichats_openai._options import Options
+    from aichats_openai._options import Settings
 
 MODELS_TTL = 300.0
 """Seconds a model list is reused to pick the default model."""
@@ -30,7 +30,7 @@ MAX_CACHED = 64
 _cache: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
 
 
-def _key(options: Options) -> tuple[str, str]:
+def _key(options: Settings) -> tuple[str, str]:
     # A digest, not the credentials themselves: nothing that outlives the call holds a secret.
     # All of them, not only api_key: a service may take its key in a header (Azure's api-key).
     secrets = options.secrets
@@ -38,7 +38,7 @@ def _key(options: Options) -> tuple[str, str]:
     return (options.base_url, digest)
 
 
-async def fetch_models(http: HttpSession, options: Options) -> list[str]:
+async def fetch_models(http: HttpSession, options: Settings) -> list[str]:
     """Ask the endpoint for its model ids, in its order, and remember them."""
     async with http.request(
         "GET",
@@ -57,7 +57,7 @@ async def fetch_models(http: HttpSession, options: Options) -> list[str]:
     return ids
 
 
-async def default_model(http: HttpSession, options: Options) -> str:
+async def default_model(http: HttpSession, options: Settings) -> str:
     """The first model the endpoint lists (from a recent answer when there is one)."""
     cached = _cache.get(_key(options))
     if cached is not None and cached[0] > time.monotonic():

@@ -20,7 +20,7 @@ from aichats_core.errors import (
 )
 
 from aichats_openai._errors import readable_http_error, refuse_unexpected, scrub
-from aichats_openai._options import Options
+from aichats_openai._options import OpenAIOptions, Settings, validated
 
 CHAT_ANSWER_TYPES = ("text/event-stream", "application/json")
 """What a chat answer may be: an event stream, or one JSON answer from a service that ignores
@@ -38,11 +38,13 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
     """Any OpenAI-compatible chat-completions endpoint: OpenAI, vLLM, llama.cpp, Ollama,
     LM Studio, ``aichats serve``...
 
-    Options: ``base_url`` (the API root, e.g. ``http://127.0.0.1:8000/v1``; default
-    ``$OPENAI_BASE_URL``, else ``url``), ``api_key`` (sent as ``Authorization: Bearer``;
-    default ``$OPENAI_API_KEY``, ``""`` sends none), ``session``, ``timeout``, ``extra_body``
-    (fields merged into the request, e.g. ``{"temperature": 0.2}``; a ``None`` value removes
-    one) and ``extra_headers``. Any other option is refused.
+    Options (``Options``, checked by the core at the call): ``base_url`` (the API root, e.g.
+    ``http://127.0.0.1:8000/v1``; default ``$OPENAI_BASE_URL``, else ``url``), ``api_key``
+    (sent as ``Authorization: Bearer``; default ``$OPENAI_API_KEY``, ``""`` sends none),
+    ``extra_body`` (fields merged into the request, e.g. ``{"temperature": 0.2}``; a ``None``
+    value removes one), ``extra_headers``, and the core's ``timeout`` and ``session``. Any
+    other option, or a badly typed one, is refused with ``InvalidOptionError`` before any
+    network.
 
     Any model id is accepted: what exists depends on the endpoint (``list_models()``). Without
     a model, the first one ``GET {base_url}/models`` lists is used.
@@ -52,6 +54,12 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
     subclass's name.
     """
 
+    Options = OpenAIOptions
+    """``base_url``, ``api_key``, ``extra_body``, ``extra_headers``: see ``OpenAIOptions``."""
+    # No ``transient_statuses``: OpenAI's documented transient failures are 429 (a
+    # RateLimitError, honouring Retry-After), 500 and 503, and compatible servers (vLLM,
+    # LiteLLM, llama.cpp) answer 502, 503 or 504 when overloaded or behind a failing proxy:
+    # all are already in the core's defaults. 529 is Anthropic's, not OpenAI's.
     url = "https://api.openai.com/v1"
     working = True
     supports_stream = True
@@ -110,7 +118,12 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
         from aichats_openai._models_list import fetch_models
 
         given = {"base_url": base_url, "api_key": api_key, "session": session, "timeout": timeout}
-        options = cls._options({key: value for key, value in given.items() if value is not None})
+        # The core checks the options of a call, not those of this method: checked here.
+        options = cls._options(
+            validated(
+                cls.__name__, {key: value for key, value in given.items() if value is not None}
+            )
+        )
         with _masked(options):
             async with HttpSession(
                 cls.__name__, session=options.session, proxy=proxy, timeout=options.timeout
@@ -125,8 +138,8 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
         forget_models()
 
     @classmethod
-    def _options(cls, kwargs: Mapping[str, Any]) -> Options:
-        return Options.parse(
+    def _options(cls, kwargs: Mapping[str, Any]) -> Settings:
+        return Settings.resolve(
             cls.__name__,
             kwargs,
             default_url=cls.url,
@@ -136,7 +149,7 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
 
 
 async def _chat(
-    http: HttpSession, options: Options, model: str, messages: Messages
+    http: HttpSession, options: Settings, model: str, messages: Messages
 ) -> AsyncIterator[ProviderItem]:
     """One chat request: the text of each network read as one ``str``, then ``Usage``."""
     from aichats_core.http import SSEDecoder
@@ -203,7 +216,7 @@ def _usage(counts: tuple[int | None, int | None]) -> Usage:
 
 
 @contextmanager
-def _masked(options: Options) -> Iterator[None]:
+def _masked(options: Settings) -> Iterator[None]:
     """Errors leave the block as callers should see them (``_public_error``)."""
     try:
         yield
@@ -214,7 +227,7 @@ def _masked(options: Options) -> Iterator[None]:
         raise public from None  # the same error, reworded: the original is masked too
 
 
-def _public_error(error: AiChatsError, options: Options) -> AiChatsError:
+def _public_error(error: AiChatsError, options: Settings) -> AiChatsError:
     """The error as callers should see it: the service's message readable, secrets masked.
 
     When that takes a new error, the original becomes its ``__context__``: it is masked too.

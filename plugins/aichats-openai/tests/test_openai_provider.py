@@ -19,6 +19,7 @@ import aichats_core
 import pytest
 from aichats_core import Client, Finish, TextChunk, Usage
 from aichats_core.errors import (
+    InvalidOptionError,
     InvalidRequestError,
     ProviderConnectionError,
     ProviderHTTPError,
@@ -30,7 +31,7 @@ from aichats_core.errors import (
 from fake_openai import DEFAULT_TEXT, FakeOpenAI, Reply, chunk, openai_error, words
 
 from aichats_openai import OpenAICompatible
-from aichats_openai._options import Options
+from aichats_openai._options import Settings
 
 KEY = "sk-test-0123456789abcdef"
 HISTORY = [
@@ -72,8 +73,12 @@ def test_installed_plugin_is_discovered_by_its_entry_point() -> None:
 
 
 def test_importing_the_plugin_stays_light() -> None:
-    """``aichats providers`` imports plugins for their details: no HTTP stack, no pydantic."""
-    code = "import sys, aichats_openai; print(sorted({'aiohttp', 'pydantic'} & set(sys.modules)))"
+    """``aichats providers`` imports plugins for their details: no HTTP stack until a request.
+    pydantic comes with the declared ``Options`` (the core checks them when a provider loads)."""
+    code = (
+        "import sys, aichats_core, aichats_openai; aichats_core.get_provider('openai');"
+        " print(sorted({'aiohttp', 'aichats_core.http'} & set(sys.modules)))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
@@ -212,7 +217,7 @@ async def test_text_streams_as_it_arrives_then_usage_then_finish(fake: FakeOpenA
     assert set(accumulate(len(piece) for piece in chunks)) <= boundaries
     assert received[-2:] == [
         Usage(prompt_tokens=9, completion_tokens=6),
-        Finish(provider="openai", model="fake-model"),
+        Finish(provider="openai", model="fake-model", options=["base_url"]),
     ]
 
 
@@ -591,7 +596,7 @@ def test_the_secrets_are_the_key_and_the_values_of_credential_headers() -> None:
         "OpenAI-Organization": "org-0123456789",
         "X-Title": "my application",
     }
-    options = Options(base_url="http://127.0.0.1/v1", api_key=KEY, extra_headers=headers)
+    options = Settings(base_url="http://127.0.0.1/v1", api_key=KEY, extra_headers=headers)
     assert set(options.secrets) == {
         KEY,
         "azure-key-0123456789abcdef",
@@ -628,13 +633,15 @@ async def test_a_refused_connection_is_a_connection_error() -> None:
 # -- options -----------------------------------------------------------------------------------
 
 
-async def test_an_unknown_option_is_refused_before_any_request(fake: FakeOpenAI) -> None:
-    with pytest.raises(InvalidRequestError) as caught:
-        await events(fake, temperature=0.2)
-    assert str(caught.value) == (
-        "OpenAICompatible: unknown option(s) 'temperature'; it accepts api_key, base_url,"
-        " extra_body, extra_headers, session, timeout"
-    )
+@pytest.mark.parametrize("name", ["temprature", "temperature", "api-key"])
+async def test_an_unknown_option_is_refused_at_the_call_before_any_request(
+    fake: FakeOpenAI, name: str
+) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        aichats_core.stream("openai", "Hi", base_url=fake.url, **{name: 0.2})
+    error = caught.value
+    assert (error.provider, error.option) == ("openai", name)
+    assert {"api_key", "base_url", "extra_body", "extra_headers", "timeout"} <= set(error.accepted)
     assert fake.requests == []
 
 
@@ -643,28 +650,102 @@ async def test_an_unknown_option_is_refused_before_any_request(fake: FakeOpenAI)
     [
         ({"base_url": "ftp://127.0.0.1/v1"}, "base_url must be an http"),
         ({"base_url": "http://127.0.0.1:1/v1?x=1"}, "must not carry a query"),
-        ({"base_url": 8000}, "base_url must be a URL"),
+        ({"base_url": "  "}, "base_url must be a URL"),
+        ({"base_url": 8000}, "valid string"),
         ({"api_key": 123}, "api_key must be a string"),
         ({"extra_body": {"model": "x"}}, "extra_body may not set 'model'"),
         ({"extra_body": {"messages": []}}, "extra_body may not set 'messages'"),
         ({"extra_body": {"x": object()}}, "not JSON-serialisable"),
-        ({"extra_body": ["temperature"]}, "extra_body must be a dict"),
+        ({"extra_body": {"x": float("nan")}}, "not JSON-serialisable"),
+        ({"extra_body": ["temperature"]}, "valid dictionary"),
         ({"extra_headers": {"X-A": "1\r\nX-B: 2"}}, "without line breaks"),
-        ({"timeout": -1}, "timeout must be a finite positive number"),
+        ({"extra_headers": {"X A": "1"}}, "invalid name"),
+        ({"extra_headers": ["X-A"]}, "must be a dict"),
+        ({"timeout": -1}, "timeout"),
+        ({"timeout": "soon"}, "timeout"),
     ],
 )
-async def test_bad_option_values_are_refused(
+async def test_bad_option_values_are_refused_at_the_call_before_any_request(
     fake: FakeOpenAI, options: dict[str, Any], match: str
 ) -> None:
-    with pytest.raises(InvalidRequestError, match=match):
-        await events(fake, **options)
+    with pytest.raises(InvalidOptionError, match=match) as caught:
+        aichats_core.stream("openai", "Hi", **{"base_url": fake.url, "model": "m", **options})
+    assert caught.value.option == next(iter(options))
     assert fake.requests == []
 
 
-async def test_a_malformed_api_key_is_refused_without_quoting_it(fake: FakeOpenAI) -> None:
-    with pytest.raises(InvalidRequestError) as caught:
-        await events(fake, api_key=KEY + "\n")
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"api_key": KEY + "\n"},
+        {"api_key": KEY.encode()},
+        {"api_key": [KEY]},
+        {"extra_headers": {"api-key": KEY + "\n"}},
+        {"extra_headers": {"api-key": KEY.encode()}},
+        {"extra_headers": {"api-key": KEY, "X-Bad": 1}},
+    ],
+)
+async def test_a_malformed_secret_is_refused_without_quoting_it(
+    fake: FakeOpenAI, options: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        aichats_core.stream("openai", "Hi", base_url=fake.url, **options)
+    shown = "".join(traceback.format_exception(caught.value))
+    assert KEY not in shown
+    assert KEY[:12] not in shown
+    assert fake.requests == []
+
+
+def test_the_declared_options_never_show_the_secrets() -> None:
+    options = OpenAICompatible.Options(api_key=KEY, extra_headers={"api-key": KEY})
+    assert KEY not in repr(options)
+    assert KEY not in str(options)
+    assert OpenAICompatible.Options.model_config.get("extra") == "forbid"
+    assert set(OpenAICompatible.Options.model_fields) == {
+        "api_key",
+        "base_url",
+        "extra_body",
+        "extra_headers",
+    }
+
+
+async def test_the_validated_options_are_what_the_request_carries(fake: FakeOpenAI) -> None:
+    await aichats_core.complete(
+        "openai", "Hi", base_url=fake.url + "/ ", model="m", api_key=KEY, extra_body={"n": 1}
+    )
+    request = fake.chat_requests[-1]
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "match"),
+    [
+        ("OPENAI_BASE_URL", "ftp://127.0.0.1/v1", r"\$OPENAI_BASE_URL: base_url must be an http"),
+        ("OPENAI_API_KEY", KEY + " ", r"\$OPENAI_API_KEY: api_key contains whitespace"),
+    ],
+)
+async def test_a_bad_environment_value_is_refused_before_any_request(
+    fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, match: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    options = {} if variable == "OPENAI_BASE_URL" else {"base_url": fake.url}
+    with pytest.raises(InvalidRequestError, match=match) as caught:
+        await aichats_core.complete("openai", "Hi", model="m", **options)
     assert KEY not in str(caught.value)
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [({"base_url": "ftp://x/v1"}, "base_url"), ({"api_key": 5}, "api_key")],
+)
+async def test_list_models_checks_its_arguments_as_a_call_does(
+    fake: FakeOpenAI, options: dict[str, Any], option: str
+) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        await OpenAICompatible.list_models(**{"base_url": fake.url, **options})
+    assert caught.value.option == option
     assert fake.requests == []
 
 
