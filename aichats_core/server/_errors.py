@@ -7,16 +7,17 @@ exception classes and retries are decided in one place, and no traceback is ever
 aichats error                              status  type                     code
 =========================================  ======  =======================  ==================
 ProviderNotFoundError, ModelNotSupported   404     invalid_request_error    model_not_found
-InvalidRequestError                        400     invalid_request_error    invalid_request
-InvalidRequestError about provider options 500     server_error             server_misconfigured
+InvalidOptionError (the server's options)  500     server_error             server_misconfigured
+other InvalidRequestError                  400     invalid_request_error    invalid_request
 RateLimitError                             429     rate_limit_error         rate_limit_exceeded
 ProviderTimeoutError                       504     api_error                upstream_timeout
 other ProviderError, AllProvidersFailed    502     api_error                upstream_error
 PluginLoadError                            503     api_error                provider_unavailable
 =========================================  ======  =======================  ==================
 
-The messages of upstream failures are fixed per kind ("provider 'AiChats' could not be
-reached", "... answered HTTP 503"); their detail goes to the ``aichats_core.server`` log.
+Errors are mapped by type, never by their text. The messages of upstream failures are fixed per
+kind ("provider 'AiChats' could not be reached", "... answered HTTP 503"); their detail goes to
+the ``aichats_core.server`` log.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +34,7 @@ from aichats_core._retry import is_transient
 from aichats_core.errors import (
     AiChatsError,
     AllProvidersFailedError,
+    InvalidOptionError,
     InvalidRequestError,
     ModelNotSupportedError,
     PluginLoadError,
@@ -110,18 +111,18 @@ def from_aichats(error: AiChatsError) -> ApiError:
     """
     if isinstance(error, ProviderNotFoundError | ModelNotSupportedError):
         return ApiError(404, str(error), param="model", code="model_not_found")
+    if isinstance(error, InvalidOptionError):
+        # Clients send no provider options: a refusal of options is the operator's doing.
+        logger.error("server misconfigured: %s", error)
+        return ApiError(
+            500,
+            "server misconfigured: a provider refused the options this server gives it;"
+            " the server's log says which",
+            type="server_error",
+            code="server_misconfigured",
+            headers={"x-should-retry": "false"},
+        )
     if isinstance(error, InvalidRequestError):
-        if _OPTIONS_WORD.search(str(error)):
-            # Clients send no provider options: a refusal of options is the operator's doing.
-            logger.error("server misconfigured: %s", error)
-            return ApiError(
-                500,
-                "server misconfigured: a provider refused the options this server gives it;"
-                " the server's log says which",
-                type="server_error",
-                code="server_misconfigured",
-                headers={"x-should-retry": "false"},
-            )
         return bad_request(str(error))
     if isinstance(error, PluginLoadError):
         logger.error("%s", error)
@@ -139,13 +140,10 @@ def from_aichats(error: AiChatsError) -> ApiError:
     return internal_error()
 
 
-_OPTIONS_WORD = re.compile(r"\boptions?\b", re.IGNORECASE)
-
-
 def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
     if isinstance(error, AllProvidersFailedError):
         logger.warning("upstream failure: %s", error)
-        names = ", ".join(repr(name) for name, _ in error.errors) or "(none)"
+        names = ", ".join(repr(name) for name, _ in error.errors)
         return ApiError(
             502,
             f"every provider failed ({names}); the server's log says why",
@@ -169,7 +167,10 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
         return ApiError(
             429, message, type="rate_limit_error", code="rate_limit_exceeded", headers=headers
         )
-    # Retrying a broken answer only repeats it: tell the SDKs, which honour this header.
+    # Retrying a broken answer only repeats it: tell the SDKs, which honour this header. Only
+    # the default transient statuses count: a provider's own ``transient_statuses`` are on its
+    # class, and the error names the provider as the provider itself did (not necessarily by
+    # its registered name), so the class cannot be found from here. The core's retries use them.
     headers = {} if is_transient(error) else {"x-should-retry": "false"}
     if isinstance(error, ProviderTimeoutError):
         return ApiError(

@@ -230,7 +230,7 @@ async def test_malformed_requests_get_json_errors_without_tracebacks(
         ),
         (errors.InvalidRequestError("bad"), 400, "invalid_request_error", "invalid_request"),
         (
-            errors.InvalidRequestError("P: unknown option(s) 'timout'"),
+            errors.InvalidOptionError("P", "timout", ["timeout"], "P: unknown option(s) 'timout'"),
             500,
             "server_error",
             "server_misconfigured",
@@ -245,7 +245,12 @@ async def test_malformed_requests_get_json_errors_without_tracebacks(
         (errors.ProviderConnectionError("P", "refused"), 502, "api_error", "upstream_error"),
         (errors.ResponseFormatError("P", "garbage"), 502, "api_error", "upstream_error"),
         (errors.StreamInterruptedError("P", "cut"), 502, "api_error", "upstream_error"),
-        (errors.AllProvidersFailedError([]), 502, "api_error", "upstream_error"),
+        (
+            errors.AllProvidersFailedError([("P", errors.ProviderConnectionError("P", "refused"))]),
+            502,
+            "api_error",
+            "upstream_error",
+        ),
         (
             errors.PluginLoadError("p", distribution="d", cause="ImportError"),
             503,
@@ -351,7 +356,8 @@ async def test_a_provider_refusing_the_servers_options_is_a_misconfiguration(
     start_server: StartServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     picky = ScriptedProvider.script(
-        error=errors.InvalidRequestError("picky: unknown option(s) 'colour'"), error_after=0
+        error=errors.InvalidOptionError("picky", "colour", [], "picky: unknown option(s) 'colour'"),
+        error_after=0,
     )
     with registered("picky", picky):
         base_url = await start_server(provider_options={"picky": {"colour": "red"}})
