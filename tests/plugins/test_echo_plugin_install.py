@@ -119,7 +119,14 @@ def test_stream_yields_text_chunks_then_finish(run_python: RunPython, echo_site:
     assert events == [
         {"kind": "text", "text": "hello there "},
         {"kind": "text", "text": "world"},
-        {"kind": "finish", "provider": "echo", "model": "echo", "reason": "stop"},
+        {
+            "kind": "finish",
+            "provider": "echo",
+            "model": "echo",
+            "reason": "stop",
+            "options": ["chunk_words"],
+            "withheld": [],
+        },
     ]
 
 

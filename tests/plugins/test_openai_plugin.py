@@ -221,6 +221,8 @@ async def test_text_streams_back_through_the_whole_chain(
         "provider": "openai",
         "model": "aichats/gpt-4",
         "reason": "stop",
+        "options": ["api_key", "base_url"],
+        "withheld": [],
     }
     # The prompt really crossed both hops, as the upstream protocol wants it.
     upstream = chain.emulator.requests[-1].json

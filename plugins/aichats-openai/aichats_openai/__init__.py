@@ -8,8 +8,10 @@ Once installed, it is the provider ``openai``::
     ... )
     'Hello from the AiChats emulator! You said: Hello'
 
-Importing this package imports neither pydantic nor aiohttp: ``aichats providers`` imports
-plugins to list their details and has to start fast.
+Importing this package does not import aiohttp, which waits for the first request:
+``aichats providers`` imports plugins to list their details and has to start fast. It imports
+pydantic, for the declared ``OpenAICompatible.Options``, as the core's check of a loaded
+provider does anyway.
 """
 
 from __future__ import annotations
