@@ -142,7 +142,7 @@ async def test_the_provider_path_never_imports_the_emulator_or_its_encoders() ->
         )
         out, _ = await child.communicate()
     assert child.returncode == 0
-    assert out.decode().strip() == "['providers.aichats._provider']"
+    assert out.decode().strip() == "['providers.aichats._options', 'providers.aichats._provider']"
     assert [request.path.split("/")[1] for request in emulator.requests] == [
         "chat",
         "chat",

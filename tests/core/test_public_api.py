@@ -5,8 +5,10 @@ import subprocess
 import sys
 
 import aichats_core
+import aichats_core.emulators
 import aichats_core.errors
 import aichats_core.http
+import aichats_core.lazy
 import aichats_core.testing
 
 
@@ -19,7 +21,14 @@ def _public_names(module: object) -> list[str]:
 
 
 def test_all_is_sorted_and_every_name_resolves() -> None:
-    for module in (aichats_core, aichats_core.errors, aichats_core.http, aichats_core.testing):
+    for module in (
+        aichats_core,
+        aichats_core.emulators,
+        aichats_core.errors,
+        aichats_core.http,
+        aichats_core.lazy,
+        aichats_core.testing,
+    ):
         assert module.__all__ == sorted(module.__all__), module.__name__
         for name in module.__all__:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
@@ -30,6 +39,7 @@ def test_the_root_package_exports_exactly_its_public_api() -> None:
         "AiChatsError",
         "AsyncGeneratorProvider",
         "Client",
+        "DeferredOptions",
         "Finish",
         "ImageResponse",
         "Message",
@@ -47,16 +57,19 @@ def test_the_root_package_exports_exactly_its_public_api() -> None:
         "complete",
         "errors",
         "get_provider",
+        "is_transient",
         "list_providers",
         "normalize_name",
+        "provider_info",
         "refresh",
         "register_provider",
+        "resolve_model",
         "stream",
     ]
 
 
 def test_submodules_export_every_public_name() -> None:
-    for module in (aichats_core.errors, aichats_core.testing):
+    for module in (aichats_core.errors, aichats_core.lazy, aichats_core.testing):
         defined = [
             name
             for name in _public_names(module)

@@ -358,6 +358,7 @@ async def test_a_provider_refusing_the_servers_options_is_a_misconfiguration(
     picky = ScriptedProvider.script(
         error=errors.InvalidOptionError("picky", "colour", [], "picky: unknown option(s) 'colour'"),
         error_after=0,
+        options={"colour": None},  # declared, so that the refusal comes from the call
     )
     with registered("picky", picky):
         base_url = await start_server(provider_options={"picky": {"colour": "red"}})

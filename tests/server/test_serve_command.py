@@ -168,7 +168,7 @@ async def test_sigterm_ends_open_streams_and_exits_0(emulator: AiChatsEmulator) 
         (("--port", "70000"), 2, "from 0 to 65535"),
         (("--max-body-bytes", "0"), 2, "must be greater than 0"),
         (("-o", "aichat.base_url=http://127.0.0.1:1"), 1, "did you mean 'aichats'?"),
-        (("-o", "aichats.timout=5"), 1, "has no option 'timout' (did you mean aichats.timeout?)"),
+        (("-o", "aichats.timout=5"), 1, "has no option 'timout' (did you mean 'timeout'?)"),
     ],
 )
 def test_bad_usage(args: tuple[str, ...], status: int, expected: str) -> None:
