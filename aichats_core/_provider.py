@@ -24,7 +24,16 @@ Messages: TypeAlias = "Sequence[Message]"
 
 
 class Provider(Protocol):
-    """What every provider class offers. Checked when a plugin loads, not at first call."""
+    """What every provider class offers. Checked when a plugin loads, not at first call.
+
+    Besides these, the core relies on optional class attributes, checked at load when
+    present: ``image_models`` (a list of the models that answer with images),
+    ``model_aliases`` (names mapped to models), ``get_model(model)`` (model resolution;
+    ``ProviderModelMixin`` has one), ``Options`` (a pydantic model forbidding extra fields,
+    or ``DeferredOptions``: the options a call may give), and ``transient_statuses`` (a set
+    of HTTP statuses that mean "try again"). An emulator is registered apart, under the
+    ``aichats.emulators`` entry-point group with the provider's name.
+    """
 
     url: ClassVar[str]
     working: ClassVar[bool]
@@ -178,6 +187,8 @@ class AsyncGeneratorProvider:
     supports_message_history: ClassVar[bool] = False
     default_model: ClassVar[str] = ""
     models: ClassVar[list[str]] = []
+    transient_statuses: ClassVar[frozenset[int] | set[int]] = frozenset()
+    """The service's own statuses that mean "try again", beyond the core's."""
 
     @classmethod
     def create_async_generator(

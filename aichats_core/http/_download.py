@@ -34,6 +34,7 @@ from aichats_core.errors import (
     InvalidRequestError,
     ProviderConnectionError,
     ProviderTimeoutError,
+    ReadTimeoutError,
     ResponseFormatError,
 )
 from aichats_core.http._addresses import ip_literal, is_loopback_name, non_public_kind
@@ -185,7 +186,9 @@ async def download_data_uri(
         async with asyncio.timeout(timeout):
             return await _follow(http, url, max_bytes, allow_private)
     except (ProviderTimeoutError, TimeoutError) as exc:
-        raise ProviderTimeoutError(
+        # The phase stays what it was; the whole download running out of time is a read.
+        phase = type(exc) if isinstance(exc, ProviderTimeoutError) else ReadTimeoutError
+        raise phase(
             http.provider,
             f"the image download timed out (limits: {timeout:g}s in all, {http.timeout}s of"
             " silence); raise image_timeout or timeout if the image host is slow",
