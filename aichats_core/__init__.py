@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ForwardRef
 
 from aichats_core import errors
-from aichats_core._lazy import lazy_attributes
 from aichats_core._provider import (
     AsyncGeneratorProvider,
     DeferredOptions,
@@ -29,11 +28,13 @@ from aichats_core._registry import (
     get_provider,
     list_providers,
     normalize_name,
+    provider_info,
     refresh,
     register_provider,
 )
-from aichats_core._retry import RetryPolicy
+from aichats_core._retry import RetryPolicy, is_transient
 from aichats_core.errors import AiChatsError
+from aichats_core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         TextChunk,
         Usage,
     )
+    from aichats_core._select import resolve_model
     from aichats_core._stream import ResultStream, complete, stream
 
 if TYPE_CHECKING:
@@ -73,10 +75,13 @@ __all__ = [
     "complete",
     "errors",
     "get_provider",
+    "is_transient",
     "list_providers",
     "normalize_name",
+    "provider_info",
     "refresh",
     "register_provider",
+    "resolve_model",
     "stream",
 ]
 
@@ -89,6 +94,7 @@ _LAZY = {
     "ResultEventAdapter": "aichats_core._models",
     "TextChunk": "aichats_core._models",
     "Usage": "aichats_core._models",
+    "resolve_model": "aichats_core._select",
     "ResultStream": "aichats_core._stream",
     "complete": "aichats_core._stream",
     "stream": "aichats_core._stream",

@@ -15,18 +15,27 @@ Policies users can rely on:
 * discovery is read with ``importlib.metadata`` (fresh, with distribution names) rather than
   stevedore's on-disk cache, which can be stale for a while after an install;
   ``refresh()`` forgets everything this process learnt.
+
+Discovery, the conflict policy and isolated loading are ``_entry_points``', shared with
+emulators; this module adds what is the providers' own: the allow-list, in-process
+registrations and ``ProviderInfo``.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.metadata
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from aichats_core._boundary import is_plugins_own
+from aichats_core._entry_points import (
+    Contract,
+    EntryPointGroup,
+    distribution_names,
+)
+from aichats_core._entry_points import normalize_name as normalize_name  # where callers look
 from aichats_core._provider import Provider, protocol_problems
 from aichats_core.errors import (
     InvalidRequestError,
@@ -35,16 +44,9 @@ from aichats_core.errors import (
     ProviderNotFoundError,
 )
 
-if TYPE_CHECKING:
-    from stevedore.named import NamedExtensionManager
-
 ENTRY_POINT_GROUP = "aichats.providers"
 ALLOW_LIST_VARIABLE = "AICHATS_PROVIDERS"
-
-
-def normalize_name(name: str) -> str:
-    """The form names are compared in: lower case, without ``-`` and ``_``."""
-    return name.replace("-", "").replace("_", "").lower()
+PROVIDER_CONTRACT = Contract("the provider protocol", protocol_problems)
 
 
 @dataclass(eq=False)
@@ -95,22 +97,15 @@ class ProviderInfo:
             return default
 
 
-@dataclass
-class _Loaded:
-    provider: type[Provider] | None = None
-    failure: PluginLoadError | None = None
-
-
 class ProviderRegistry:
     """The set of providers a process can use. Most code uses the module-level functions."""
 
     def __init__(self, group: str = ENTRY_POINT_GROUP) -> None:
         self.group = group
+        self._plugins = EntryPointGroup(group, PROVIDER_CONTRACT)
         self._lock = threading.RLock()
-        self._entry_points: list[importlib.metadata.EntryPoint] | None = None
         self._installed: tuple[str, dict[str, ProviderInfo]] | None = None
         """The installed providers, for the allow-list they were filtered with."""
-        self._loaded: dict[tuple[str, str], _Loaded] = {}
         self._in_process: dict[str, ProviderInfo] = {}
 
     # -- discovery -------------------------------------------------------------------------
@@ -118,17 +113,8 @@ class ProviderRegistry:
     def refresh(self) -> None:
         """Forget discovered entry points and loaded plugins; the next call rediscovers them."""
         with self._lock:
-            importlib.invalidate_caches()
-            self._entry_points = None
+            self._plugins.refresh()
             self._installed = None
-            self._loaded.clear()
-            _forget_stevedore_cache(self.group)
-
-    def _discovered(self) -> list[importlib.metadata.EntryPoint]:
-        with self._lock:
-            if self._entry_points is None:
-                self._entry_points = list(importlib.metadata.entry_points(group=self.group))
-            return self._entry_points
 
     def _infos(self) -> dict[str, ProviderInfo]:
         """Every usable name, normalised, to its info; in-process registrations win.
@@ -146,14 +132,9 @@ class ProviderRegistry:
         return {**installed, **self._in_process} if self._in_process else installed
 
     def _installed_infos(self, allowed: set[str] | None) -> dict[str, ProviderInfo]:
-        claims: dict[str, list[importlib.metadata.EntryPoint]] = {}
-        for entry_point in self._discovered():
-            key = normalize_name(entry_point.name)
-            if allowed is None or key in allowed:
-                claims.setdefault(key, []).append(entry_point)
         infos: dict[str, ProviderInfo] = {}
-        for key, entry_points in claims.items():
-            distributions = tuple(_distribution_name(ep) or "?" for ep in entry_points)
+        for key, entry_points in self._plugins.claims(allowed).items():
+            distributions = distribution_names(entry_points)
             first = entry_points[0]
             infos[key] = ProviderInfo(
                 name=first.name,
@@ -181,7 +162,9 @@ class ProviderRegistry:
         close = difflib.get_close_matches(key, list(infos), n=3, cutoff=0.6)
         hint = ""
         allowed = _parse_allow_list(os.environ.get(ALLOW_LIST_VARIABLE, ""))
-        if allowed is not None and any(normalize_name(ep.name) == key for ep in self._discovered()):
+        if allowed is not None and any(
+            normalize_name(ep.name) == key for ep in self._plugins.discovered()
+        ):
             hint = (
                 f"It is installed but {ALLOW_LIST_VARIABLE} does not allow it; add it there or"
                 " unset the variable."
@@ -242,85 +225,9 @@ class ProviderRegistry:
     def _load(self, info: ProviderInfo) -> type[Provider]:
         if info._conflict:
             raise ProviderConflictError(info.name, distributions=info._conflict)
-        entry_point = info._entry_point
-        assert entry_point is not None, "entry-point infos always carry their entry point"
-        with self._lock:
-            key = (entry_point.name, entry_point.value)
-            loaded = self._loaded.get(key)
-            if loaded is None:
-                loaded = self._loaded[key] = _load_entry_point(self.group, entry_point)
-        if loaded.failure is not None:
-            raise loaded.failure
-        assert loaded.provider is not None
-        return loaded.provider
-
-
-def _load_entry_point(group: str, entry_point: importlib.metadata.EntryPoint) -> _Loaded:
-    """Import one plugin through stevedore, turning any failure into a recorded PluginLoadError."""
-    distribution = _distribution_name(entry_point)
-    failures: list[BaseException] = []
-
-    def on_failure(_manager: Any, _entry_point: Any, exc: BaseException) -> None:
-        failures.append(exc)
-
-    candidate: Any = None
-    problems: list[str] = []
-    try:
-        # stevedore reports an Exception through on_failure but lets SystemExit,
-        # KeyboardInterrupt and AssertionError through; reading attributes may raise too.
-        manager = _single_entry_point_manager(group, entry_point, on_failure)
-        candidate = manager.extensions[0].plugin if manager.extensions else None
-        if candidate is not None:
-            problems = protocol_problems(candidate)
-    except BaseException as exc:  # plugin code at import: contained (see _boundary)
-        if not is_plugins_own(exc):
-            raise
-        failures.append(exc)
-    if failures or candidate is None:
-        cause = _describe_failure(failures[0]) if failures else "the entry point did not load"
-        return _Loaded(
-            failure=PluginLoadError(entry_point.name, distribution=distribution, cause=cause)
-        )
-    if problems:
-        cause = f"{entry_point.value} does not satisfy the provider protocol: " + "; ".join(
-            problems
-        )
-        return _Loaded(
-            failure=PluginLoadError(entry_point.name, distribution=distribution, cause=cause)
-        )
-    provider: type[Provider] = candidate
-    return _Loaded(provider=provider)
-
-
-def _single_entry_point_manager(
-    group: str, entry_point: importlib.metadata.EntryPoint, on_failure: Any
-) -> NamedExtensionManager[Any]:
-    """A stevedore manager that loads exactly the entry point the registry chose.
-
-    Handing stevedore the entry point (instead of letting it enumerate the group) keeps one
-    source of truth for discovery and sidesteps its on-disk cache.
-    """
-    from stevedore.named import NamedExtensionManager
-
-    class _OneEntryPoint(NamedExtensionManager[Any]):
-        def list_entry_points(self) -> list[importlib.metadata.EntryPoint]:
-            return [entry_point]
-
-    return _OneEntryPoint(
-        group,
-        names=[entry_point.name],
-        on_load_failure_callback=on_failure,
-        on_missing_entrypoints_callback=None,
-    )
-
-
-def _describe_failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _distribution_name(entry_point: importlib.metadata.EntryPoint) -> str | None:
-    dist = entry_point.dist
-    return None if dist is None else str(dist.metadata["Name"])
+        assert info._entry_point is not None, "entry-point infos always carry their entry point"
+        provider: type[Provider] = self._plugins.load(info._entry_point)
+        return provider
 
 
 def _parse_allow_list(raw: str) -> set[str] | None:
@@ -330,21 +237,18 @@ def _parse_allow_list(raw: str) -> set[str] | None:
     return {normalize_name(part.strip()) for part in raw.split(",") if part.strip()}
 
 
-def _forget_stevedore_cache(group: str) -> None:
-    """Drop stevedore's process-wide entry-point cache, in case other code used it."""
-    try:
-        from stevedore.extension import ExtensionManager
-    except ImportError:  # pragma: no cover - stevedore is a dependency
-        return
-    ExtensionManager.ENTRY_POINT_CACHE.pop(group, None)
-
-
 default_registry = ProviderRegistry()
 
 
 def list_providers() -> list[ProviderInfo]:
     """Every provider of the default registry, sorted by name; importing none of them."""
     return default_registry.list()
+
+
+def provider_info(name: str) -> ProviderInfo:
+    """What the default registry knows of ``name`` (case, ``-`` and ``_`` ignored), without
+    importing it; ``ProviderNotFoundError`` with close matches when there is no such provider."""
+    return default_registry.info(name)
 
 
 def get_provider(name: str) -> type[Provider]:

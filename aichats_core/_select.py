@@ -45,7 +45,10 @@ def select(
 
 
 def resolve_model(name: str, provider: type[Provider], model: str | None) -> str:
-    """Empty means the default model; names outside ``models`` are refused (aliases allowed)."""
+    """The model a call to ``provider`` (registered as ``name``, which errors say) asking for
+    ``model`` would be sent: empty means the default model, names outside ``models`` are a
+    ``ModelNotSupportedError`` (aliases allowed), as the call itself would decide, before any
+    network. For front ends that validate a model before calling (``aichats serve``)."""
     get_model = getattr(provider, "get_model", None)
     if callable(get_model):
         try:

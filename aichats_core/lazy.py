@@ -1,10 +1,16 @@
-"""Lazy package attributes (PEP 562): importing a package does not import its heavy parts."""
+"""Lazy package attributes (PEP 562): importing a package does not import its heavy parts.
+
+The core, its server and any plugin package use it to keep ``import`` cheap: a name is
+imported from its module when first read, so ``aichats providers`` pays for no HTTP stack.
+"""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
+
+__all__ = ["lazy_attributes"]
 
 
 def lazy_attributes(

@@ -11,12 +11,15 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aichats_core._registry import list_providers
+from aichats_core import list_providers
 from aichats_core.cli._listing import print_table
 from aichats_core.cli._serve import serve_command
 from aichats_core.errors import AiChatsError, InvalidRequestError
+
+if TYPE_CHECKING:
+    from aichats_core.emulators import Emulator
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -30,8 +33,7 @@ def chat_command(args: argparse.Namespace) -> int:
 
 
 async def _chat(args: argparse.Namespace, messages: list[dict[str, str]]) -> int:
-    from aichats_core._models import ImageResponse, TextChunk
-    from aichats_core._stream import stream
+    from aichats_core import ImageResponse, TextChunk, stream
 
     ended_with_newline = True
     async with (
@@ -71,8 +73,7 @@ def image_command(args: argparse.Namespace) -> int:
 
 
 async def _image(args: argparse.Namespace, prompt: str) -> bytes:
-    from aichats_core._registry import get_provider
-    from aichats_core._stream import complete
+    from aichats_core import complete, get_provider
 
     model = args.model
     if not model:
@@ -104,7 +105,7 @@ async def _provider_options(args: argparse.Namespace) -> AsyncIterator[dict[str,
     if not getattr(args, "emulate", False):
         yield options
         return
-    from aichats_core._emulators import find_emulator
+    from aichats_core.emulators import find_emulator
 
     async with find_emulator(args.provider)() as emulator:
         yield {**options, **emulator.provider_options()}
@@ -115,8 +116,8 @@ def check_command(args: argparse.Namespace) -> int:
 
 
 async def _check(args: argparse.Namespace) -> int:
-    from aichats_core._emulators import has_emulator
-    from aichats_core._registry import default_registry
+    from aichats_core import get_provider
+    from aichats_core.emulators import has_emulator
 
     names = args.names or [info.name for info in list_providers()]
     per_provider = _option_flags(args, names)
@@ -130,7 +131,7 @@ async def _check(args: argparse.Namespace) -> int:
         )
         started = time.perf_counter()
         try:
-            default_registry.info(name).load()
+            get_provider(name)  # a broken plugin is said as such, before any emulator
             async with _provider_options(call) as options:
                 text = await asyncio.wait_for(
                     _first_answer(name, options, per_provider), timeout=args.timeout * 2
@@ -162,7 +163,7 @@ async def _check(args: argparse.Namespace) -> int:
 async def _first_answer(
     name: str, options: dict[str, Any], per_provider: dict[str, dict[str, Any]]
 ) -> str:
-    from aichats_core._stream import complete
+    from aichats_core import complete
 
     return await complete(name, "Reply with OK.", provider_options=per_provider, **options)
 
@@ -170,7 +171,7 @@ async def _first_answer(
 def _option_flags(args: argparse.Namespace, providers: list[str]) -> dict[str, dict[str, Any]]:
     """The ``-o PROVIDER.KEY=VALUE`` options, by provider; one for a provider this command
     does not call is a mistake, said rather than dropped."""
-    from aichats_core._registry import normalize_name
+    from aichats_core import normalize_name
     from aichats_core.server._options import merge_options
 
     options = merge_options(getattr(args, "options", []) or [])
@@ -185,11 +186,11 @@ def _option_flags(args: argparse.Namespace, providers: list[str]) -> dict[str, d
 
 
 def emulator_command(args: argparse.Namespace) -> int:
-    from aichats_core._emulators import find_emulator
+    from aichats_core.emulators import find_emulator
 
     emulator_class = find_emulator(args.provider)
     try:
-        asyncio.run(_serve(emulator_class(host=args.host, port=args.port)))  # type: ignore[call-arg]
+        asyncio.run(_serve(emulator_class(host=args.host, port=args.port)))
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     except OSError as exc:  # binding is the only I/O before the emulator runs
@@ -205,7 +206,7 @@ def cannot_listen(host: str, port: int, exc: OSError) -> InvalidRequestError:
     )
 
 
-async def _serve(emulator: Any) -> None:
+async def _serve(emulator: Emulator) -> None:
     async with emulator:
         print(f"emulator listening on {emulator.url} (Ctrl-C stops it)", flush=True)
         print(f"try: aichats chat --base-url {emulator.url} 'Hello'", flush=True)

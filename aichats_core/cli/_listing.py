@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from aichats_core._registry import ProviderInfo, list_providers
+from aichats_core import ProviderInfo, list_providers
 
 
 def providers_command(args: argparse.Namespace) -> int:

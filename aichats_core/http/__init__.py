@@ -20,8 +20,13 @@ from aichats_core.http._download import (
     image_bytes,
     sniff_image_type,
 )
-from aichats_core.http._json import DEFAULT_MAX_JSON_DEPTH, load_json
-from aichats_core.http._proxy import ProxySettings, redact
+from aichats_core.http._json import (
+    DEFAULT_MAX_JSON_DEPTH,
+    JSONNotTextError,
+    JSONTooDeepError,
+    load_json,
+)
+from aichats_core.http._proxy import ProxySettings, proxy_problem, redact
 from aichats_core.http._responses import parse_retry_after, read_bounded, refuse_unexpected
 from aichats_core.http._session import (
     DEFAULT_MAX_JSON_BYTES,
@@ -38,6 +43,8 @@ __all__ = [
     "DEFAULT_MAX_JSON_DEPTH",
     "DEFAULT_TIMEOUT",
     "HttpSession",
+    "JSONNotTextError",
+    "JSONTooDeepError",
     "ProxySettings",
     "SSEDecoder",
     "SSEEvent",
@@ -49,6 +56,7 @@ __all__ = [
     "load_json",
     "new_client_session",
     "parse_retry_after",
+    "proxy_problem",
     "read_bounded",
     "redact",
     "refuse_unexpected",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aichats_core._lazy import lazy_attributes
+from aichats_core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from aichats_core.server._app import create_app

@@ -15,8 +15,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from aichats_core._client import Client
-from aichats_core._registry import normalize_name
+from aichats_core import Client, normalize_name
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aichats_core._registry import ProviderInfo, default_registry, list_providers, normalize_name
-from aichats_core._select import resolve_model
+from aichats_core import ProviderInfo, list_providers, normalize_name, provider_info, resolve_model
 from aichats_core.errors import ModelNotSupportedError, ProviderNotFoundError
 from aichats_core.server._errors import ApiError
 
@@ -53,7 +52,7 @@ def resolve(model_id: str, served: frozenset[str] | None = None) -> Target:
     """
     provider, _, model = model_id.partition("/")
     try:
-        info = default_registry.info(provider)
+        info = provider_info(provider)
     except ProviderNotFoundError:
         raise _not_found(model_id, f"no provider named {provider!r}", served) from None
     if served is not None and normalize_name(info.name) not in served:

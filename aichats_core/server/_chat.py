@@ -15,8 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aichats_core._models import TextChunk, Usage
-from aichats_core._stream import ResultStream
+from aichats_core import ResultStream, TextChunk, Usage
 from aichats_core.errors import AiChatsError
 from aichats_core.server import _openai
 from aichats_core.server._catalog import resolve

@@ -14,7 +14,7 @@ from contextlib import aclosing
 
 from aiohttp import web
 
-from aichats_core._models import ImageResponse
+from aichats_core import ImageResponse
 from aichats_core.errors import ResponseFormatError
 from aichats_core.http import image_bytes
 from aichats_core.server import _openai

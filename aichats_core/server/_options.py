@@ -12,7 +12,7 @@ import shlex
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from aichats_core._registry import default_registry, normalize_name
+from aichats_core import normalize_name, provider_info
 from aichats_core.errors import InvalidRequestError
 
 API_KEY_VARIABLE = "AICHATS_API_KEY"
@@ -139,7 +139,7 @@ def checked_provider_options(
 
     checked: dict[str, dict[str, Any]] = {}
     for name, options in (provider_options or {}).items():
-        info = default_registry.info(name)  # ProviderNotFoundError, with the close matches
+        info = provider_info(name)  # ProviderNotFoundError, with the close matches
         provider = info.load()  # PluginLoadError: the plugin is broken
         if "session" in options:
             raise InvalidRequestError(
@@ -156,7 +156,7 @@ def checked_provider_options(
 def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
     """The values of the call's settings (``proxy``, ``retries``) and of ``base_url``, which
     the provider's ``Options`` types as a string: the rest is the provider's to check."""
-    from aichats_core.http._proxy import proxy_problem
+    from aichats_core.http import proxy_problem
 
     proxy, retries = options.get("proxy"), options.get("retries", 0)
     if proxy is not None and not isinstance(proxy, str):

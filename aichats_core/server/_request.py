@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from aichats_core.http._json import JSONNotTextError, JSONTooDeepError, load_json
+from aichats_core.http import JSONNotTextError, JSONTooDeepError, load_json
 from aichats_core.server._errors import ApiError, bad_request, body_too_large
 from aichats_core.server._inflate import inflater_for
 from aichats_core.server._limits import ServerLimits

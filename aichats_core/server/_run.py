@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from aichats_core._registry import list_providers, normalize_name
+from aichats_core import list_providers, normalize_name
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._access_log import AccessLog
 from aichats_core.server._app import create_app
@@ -156,7 +156,7 @@ async def _start_emulators(
 ) -> tuple[dict[str, dict[str, Any]], frozenset[str]]:
     """The provider options pointing each provider that ships an emulator at it, and the
     names of those providers: the only ones an offline server serves."""
-    from aichats_core._emulators import find_emulator, has_emulator
+    from aichats_core.emulators import find_emulator, has_emulator
 
     options = {normalize_name(name): dict(values) for name, values in (given or {}).items()}
     started: set[str] = set()

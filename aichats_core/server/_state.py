@@ -10,14 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aichats_core._client import Client
-from aichats_core._models import MessageInput
-from aichats_core._registry import normalize_name
-from aichats_core._stream import Event, ResultStream
+from aichats_core import Client, ResultStream, normalize_name
 from aichats_core.server._images import ImageStore
 from aichats_core.server._limits import ServerLimits
 from aichats_core.server._pacing import Tick, paced
 from aichats_core.server._slots import Slots
+from aichats_core.types import Event, MessageInput
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
 """Seconds open streams may run on after shutdown begins before they are closed."""

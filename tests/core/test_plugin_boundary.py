@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 import pytest
 
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin, TextChunk, stream
-from aichats_core._registry import ENTRY_POINT_GROUP, _load_entry_point
+from aichats_core._entry_points import load_entry_point
+from aichats_core._registry import ENTRY_POINT_GROUP, PROVIDER_CONTRACT
 from aichats_core.errors import AllProvidersFailedError, ProviderContractError
 from aichats_core.testing import ScriptedProvider, registered
 
@@ -125,7 +126,7 @@ def test_a_plugin_that_exits_at_import_is_recorded_as_broken(
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, module, raising=False)
     entry_point = importlib.metadata.EntryPoint("exiter", f"{module}:P", ENTRY_POINT_GROUP)
-    loaded = _load_entry_point(ENTRY_POINT_GROUP, entry_point)
-    assert loaded.provider is None
+    loaded = load_entry_point(ENTRY_POINT_GROUP, entry_point, PROVIDER_CONTRACT)
+    assert loaded.plugin is None
     assert loaded.failure is not None
     assert f"provider 'exiter' cannot be loaded: {cause}" in str(loaded.failure)

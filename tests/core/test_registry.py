@@ -250,7 +250,7 @@ def test_registered_restores_what_the_application_had_registered() -> None:
 
 
 def test_two_emulators_for_one_provider_are_a_conflict(make_distribution: MakeDistribution) -> None:
-    from aichats_core._emulators import find_emulator
+    from aichats_core.emulators import find_emulator
 
     make_distribution("emu-one", {"twin": "x:One"}, {}, group="aichats.emulators")
     make_distribution("emu-two", {"Twin": "y:Two"}, {}, group="aichats.emulators")

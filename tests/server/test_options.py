@@ -96,7 +96,7 @@ def test_a_provider_that_does_not_load_is_refused_at_start(
         raise PluginLoadError("broken", distribution="d", cause="ImportError: no module 'x'")
 
     broken = SimpleNamespace(name="broken", load=load)
-    monkeypatch.setattr(_options, "default_registry", SimpleNamespace(info=lambda name: broken))
+    monkeypatch.setattr(_options, "provider_info", lambda name: broken)
     with pytest.raises(PluginLoadError, match="no module 'x'"):
         create_app(provider_options={"broken": {"x": 1}})
 
