@@ -13,7 +13,6 @@ import importlib
 import importlib.metadata
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._boundary import is_plugins_own
@@ -30,25 +29,34 @@ def normalize_name(name: str) -> str:
     return name.replace("-", "").replace("_", "").lower()
 
 
-@dataclass(frozen=True)
 class Contract:
-    """What the plugins of a group must be, checked when one is loaded."""
+    """What the plugins of a group must be, checked when one is loaded.
 
-    name: str
-    """As failures say it: ``"the provider protocol"``."""
-    problems: Callable[[Any], list[str]]
-    """Why a loaded object breaks the contract; empty when it satisfies it."""
-    subject: str = ""
-    """How a failure's cause begins, for plugins that are not the provider itself
-    (``"its emulator: "``): ``PluginLoadError`` always speaks of the provider."""
+    (Plain classes, not dataclasses: this module is on every start-up's path.)
+    """
+
+    __slots__ = ("name", "problems", "subject")
+
+    def __init__(
+        self, name: str, problems: Callable[[Any], list[str]], *, subject: str = ""
+    ) -> None:
+        self.name = name
+        """As failures say it: ``"the provider protocol"``."""
+        self.problems = problems
+        """Why a loaded object breaks the contract; empty when it satisfies it."""
+        self.subject = subject
+        """How a failure's cause begins, for plugins that are not the provider itself
+        (``"its emulator: "``): ``PluginLoadError`` always speaks of the provider."""
 
 
-@dataclass
 class Loaded:
     """One entry point's outcome: the plugin, or why it cannot be used."""
 
-    plugin: Any = None
-    failure: PluginLoadError | None = None
+    __slots__ = ("failure", "plugin")
+
+    def __init__(self, plugin: Any = None, failure: PluginLoadError | None = None) -> None:
+        self.plugin = plugin
+        self.failure = failure
 
 
 class EntryPointGroup:
