@@ -19,11 +19,12 @@ import difflib
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import UnionType
+from types import MappingProxyType, UnionType
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from aichats_core._registry import normalize_name
 from aichats_core.errors import InvalidOptionError
 from aichats_core.options import CoreOptions, OptionField
 
@@ -79,27 +80,46 @@ def options_problem(provider: type) -> str | None:
 
 def checked_options(name: str, provider: type, options: Mapping[str, Any]) -> dict[str, Any]:
     """``options`` validated for ``provider`` (registered as ``name``): values as its
-    ``Options`` reads them, or ``InvalidOptionError`` for the first that is wrong."""
+    ``Options`` reads them, or ``InvalidOptionError`` for the first that is wrong.
+
+    The result may be shared between calls with the same options: do not change it (the
+    provider gets a copy, as ``**kwargs``)."""
     if not options:
-        return {}
+        return _NONE
+    if type(options) is MappingProxyType:  # a Client's defaults: the same object every call
+        last = _last.get(provider)
+        if last is not None and last[0] is options:
+            return last[1]
+        validated = checked_options(name, provider, dict(options))
+        _last[provider] = (options, validated)
+        return validated
+    cache = _caches.get(provider)
+    try:
+        # Keyed as given: a Client passes its options in the same order every call.
+        key: tuple[tuple[str, Any], ...] | None = tuple(options.items())
+        known = cache.get(key) if cache is not None else None  # type: ignore[arg-type]
+    except TypeError:  # an unhashable value (a dict of cookies): validate every time
+        key, known = None, None
+    if known is not None:
+        return known
     spec = options_spec(provider)
     unknown = options.keys() - spec.accepted
     if unknown:
         raise unknown_option(name, min(unknown), spec)
-    try:
-        key: frozenset[tuple[str, Any]] | None = frozenset(options.items())
-        hash(key)
-    except TypeError:  # an unhashable value (a dict of cookies): validate every time
-        key = None
-    cache = _cache_of(provider)
-    if key is not None and (known := cache.get(key)) is not None:
-        return dict(known)
     validated = _validated(name, spec, options)
     if key is not None:
-        if len(cache) >= _CACHED:
+        if cache is None:
+            cache = _caches[provider] = {}
+        elif len(cache) >= _CACHED:
             cache.clear()
         cache[key] = validated
-    return dict(validated)
+    return validated
+
+
+_NONE: dict[str, Any] = {}
+_last: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+"""Per provider, the read-only options it was last called with, and their validation: a
+mapping proxy cannot change, so the same object needs no second look."""
 
 
 def unknown_option(name: str, option: str, spec: OptionsSpec) -> InvalidOptionError:
@@ -142,14 +162,8 @@ def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOpt
     )
 
 
-_caches: dict[type, dict[frozenset[tuple[str, Any]], dict[str, Any]]] = {}
-
-
-def _cache_of(provider: type) -> dict[frozenset[tuple[str, Any]], dict[str, Any]]:
-    cache = _caches.get(provider)
-    if cache is None:
-        cache = _caches[provider] = {}
-    return cache
+_caches: dict[type, dict[tuple[tuple[str, Any], ...], dict[str, Any]]] = {}
+"""Validated option sets, per provider class, by the options as given."""
 
 
 def _fields(model: type[BaseModel]) -> list[OptionField]:
@@ -192,6 +206,12 @@ class ChainOptions(NamedTuple):
     withheld: tuple[str, ...]
 
 
+def solo_options(name: str, provider: type, options: Mapping[str, Any]) -> ChainOptions:
+    """The options of a call to one provider: all of them are its own, or refused."""
+    # tuple.__new__: a NamedTuple's own __new__ costs a quarter of this path.
+    return tuple.__new__(ChainOptions, (checked_options(name, provider, options), ()))
+
+
 def route_options(
     chain: Sequence[tuple[str, type]],
     options: Mapping[str, Any],
@@ -200,16 +220,16 @@ def route_options(
     """Each provider's share of a call's options, validated; ``per_provider`` (by normalised
     name) gives options to one provider only. An option of the call that no provider of the
     chain declares is refused: it would be silently dropped."""
-    from aichats_core._registry import normalize_name
-
+    if len(chain) == 1:  # one provider: what it does not declare is refused by name
+        name, provider = chain[0]
+        own = per_provider.get(normalize_name(name)) if per_provider else None
+        given = {**options, **own} if own else options
+        return [solo_options(name, provider, given)]
     routed = []
     taken: set[str] = set()
     for name, provider in chain:
         spec = options_spec(provider)
-        if len(chain) == 1:  # one provider: what it does not declare is refused by name
-            mine = dict(options)
-        else:
-            mine = {key: value for key, value in options.items() if key in spec.accepted}
+        mine = {key: value for key, value in options.items() if key in spec.accepted}
         taken.update(mine)
         own = per_provider.get(normalize_name(name), {})
         withheld = tuple(sorted(key for key in options if key not in spec.accepted))
@@ -218,7 +238,7 @@ def route_options(
     if unused:
         names = ", ".join(repr(name) for name, _ in chain)
         raise InvalidOptionError(
-            chain[0][0] if len(chain) == 1 else names,
+            names,
             unused[0],
             [],
             f"no provider of the chain ({names}) has an option {unused[0]!r}; give it to one"

@@ -7,7 +7,8 @@ connections are reused; that is most of the cost of short calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._closing import AsyncClosing
@@ -67,6 +68,7 @@ class Client(AsyncClosing):
         self._retries = retries
         self._provider_options = provider_options
         self._options = options
+        self._default_options: Mapping[str, Any] | None = None
         self._registry = registry
         self._session = session
         self._owns_session = session is None
@@ -120,10 +122,22 @@ class Client(AsyncClosing):
             proxy or self._proxy,
             self._retries if retries is None else retries,
             _merge_provider_options(self._provider_options, provider_options),
-            {**self._options, "session": self.session, **options},
+            {**self._defaults(), **options} if options else self._defaults(),
             keep_partial_text,
             self._registry,
         )
+
+    def _defaults(self) -> Mapping[str, Any]:
+        """The options every call of this client starts from, session included: one
+        read-only mapping for the client's life, so the core validates it once per provider
+        (see ``checked_options``) rather than at every call."""
+        session = self.session
+        defaults = self._default_options
+        if defaults is None or defaults["session"] is not session:
+            defaults = self._default_options = MappingProxyType(
+                {**self._options, "session": session}
+            )
+        return defaults
 
     async def complete(
         self,

@@ -131,18 +131,21 @@ MessageInput: TypeAlias = Message | Mapping[str, Any]
 _message_list = TypeAdapter(list[Message])
 
 
-def validate_messages(messages: str | Iterable[MessageInput]) -> list[Message]:
-    """Validate messages once at the boundary; a bare string is one user message."""
+def validate_messages(messages: str | Iterable[MessageInput]) -> tuple[Message, ...]:
+    """Validate messages once at the boundary; a bare string is one user message. The
+    result is a tuple of frozen messages: no provider can change what the next one gets."""
     if isinstance(messages, str):
-        return [Message(role="user", content=messages)]
-    items = list(messages)
+        return (Message(role="user", content=messages),)
+    items = tuple(messages)
     if not items:
         raise InvalidRequestError("messages is empty: give at least one message")
     if all(type(item) is Message for item in items):
         return items  # type: ignore[return-value]  # checked just above
     try:
-        return _message_list.validate_python(
-            [item.model_dump() if isinstance(item, Message) else item for item in items]
+        return tuple(
+            _message_list.validate_python(
+                [item.model_dump() if isinstance(item, Message) else item for item in items]
+            )
         )
     except _PydanticValidationError as exc:
         raise InvalidRequestError(_describe(exc)) from exc

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from aichats_core._call_options import route_options
+from aichats_core._call_options import route_options, solo_options
 from aichats_core._calls import Event, fall_back, retrying
 from aichats_core._closing import AsyncClosing
 from aichats_core._models import ImageResponse, MessageInput, TextChunk, validate_messages
@@ -127,7 +127,7 @@ def start(
     proxy: str | None,
     retries: int | RetryPolicy,
     provider_options: ProviderOptions | None,
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     keep_partial_text: bool = True,
     registry: ProviderRegistry | None = None,
 ) -> ResultStream:
@@ -135,12 +135,15 @@ def start(
 
     Everything that can be known before the network is checked here: messages, the provider
     and model, and each provider's options (``InvalidOptionError``)."""
-    validated = tuple(validate_messages(messages))
+    validated = validate_messages(messages)
     policy = RetryPolicy.coerce(retries)
     per_provider = {normalize_name(k): dict(v) for k, v in (provider_options or {}).items()}
     if isinstance(provider, str) or not isinstance(provider, Sequence):
         selection = select(provider, model, registry)
-        [routed] = route_options([(selection.name, selection.provider)], options, per_provider)
+        if per_provider:
+            [routed] = route_options([(selection.name, selection.provider)], options, per_provider)
+        else:  # the usual call: no tuple of one, no list of one
+            routed = solo_options(selection.name, selection.provider, options)
         return ResultStream(
             retrying(selection, validated, proxy, routed, policy, keep_partial_text)
         )

@@ -11,14 +11,14 @@ def test_dicts_and_messages_are_validated_into_messages() -> None:
     messages = validate_messages(
         [{"role": "system", "content": "Be brief."}, Message(role="user", content="Hi")]
     )
-    assert messages == [
+    assert messages == (
         Message(role="system", content="Be brief."),
         Message(role="user", content="Hi"),
-    ]
+    )
 
 
 def test_a_bare_string_is_one_user_message() -> None:
-    assert validate_messages("Hi") == [Message(role="user", content="Hi")]
+    assert validate_messages("Hi") == (Message(role="user", content="Hi"),)
 
 
 def test_a_list_of_messages_is_passed_through_without_copying() -> None:
