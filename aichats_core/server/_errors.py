@@ -30,7 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aichats_core._retry import is_transient
+from aichats_core import is_transient
 from aichats_core.errors import (
     AiChatsError,
     AllProvidersFailedError,

@@ -12,10 +12,6 @@ import aichats_core
 PACKAGE = Path(aichats_core.__file__).parent
 FRONT_ENDS = ("cli", "server")
 
-PENDING = {("server/_errors.py", "aichats_core._retry.is_transient")}
-"""Not yet changed, by whoever owns the file: ``from aichats_core import is_transient``.
-Remove the entry with that change (the last test fails until then)."""
-
 
 def _is_private(part: str) -> bool:
     return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
@@ -71,26 +67,13 @@ def front_end_modules() -> list[Path]:
     return sorted(path for front_end in FRONT_ENDS for path in (PACKAGE / front_end).rglob("*.py"))
 
 
-def found() -> set[tuple[str, str]]:
-    return {
-        (path.relative_to(PACKAGE).as_posix(), name)
-        for path in front_end_modules()
-        for _line, name in private_uses(path)
-    }
-
-
 def test_the_cli_and_the_server_import_no_private_core_name() -> None:
     offences = [
         f"aichats_core/{path.relative_to(PACKAGE).as_posix()}:{line}: {name}"
         for path in front_end_modules()
         for line, name in private_uses(path)
-        if (path.relative_to(PACKAGE).as_posix(), name) not in PENDING
     ]
     assert not offences, "private core names; make what is needed public:\n" + "\n".join(offences)
-
-
-def test_the_pending_exceptions_are_still_needed() -> None:
-    assert found() >= PENDING, f"fixed, so remove from PENDING: {sorted(PENDING - found())}"
 
 
 def test_the_check_sees_every_form_of_import() -> None:
