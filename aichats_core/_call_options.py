@@ -158,7 +158,7 @@ def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOpt
         sorted(spec.accepted),
         # The value is not quoted: it may be a key or a password.
         f"provider {name!r}: option {option!r}: {error['msg']}"
-        f" (given a {type(error['input']).__name__})",
+        f" (given: {type(error['input']).__name__})",
     )
 
 

@@ -105,6 +105,10 @@ async def _provider_options(args: argparse.Namespace) -> AsyncIterator[dict[str,
     if not getattr(args, "emulate", False):
         yield options
         return
+    if getattr(args, "base_url", None):
+        raise InvalidRequestError(
+            "--emulate and --base-url both say where to send requests; give one of them"
+        )
     from aichats_core.emulators import find_emulator
 
     async with find_emulator(args.provider)() as emulator:
@@ -190,7 +194,7 @@ def emulator_command(args: argparse.Namespace) -> int:
 
     emulator_class = find_emulator(args.provider)
     try:
-        asyncio.run(_serve(emulator_class(host=args.host, port=args.port)))
+        asyncio.run(_serve(emulator_class(host=args.host, port=args.port), args.provider))
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
     except OSError as exc:  # binding is the only I/O before the emulator runs
@@ -206,10 +210,10 @@ def cannot_listen(host: str, port: int, exc: OSError) -> InvalidRequestError:
     )
 
 
-async def _serve(emulator: Emulator) -> None:
+async def _serve(emulator: Emulator, provider: str) -> None:
     async with emulator:
         print(f"emulator listening on {emulator.url} (Ctrl-C stops it)", flush=True)
-        print(f"try: aichats chat --base-url {emulator.url} 'Hello'", flush=True)
+        print(f"try: aichats chat -p {provider} --base-url {emulator.url} 'Hello'", flush=True)
         await asyncio.Event().wait()
 
 

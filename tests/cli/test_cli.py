@@ -263,6 +263,7 @@ def test_options_reach_the_provider_typed_and_mistakes_are_one_line(tmp_path: Pa
         (("chat", "--emulate", "-o", "aichats.timeout=soon", "hi"), "option 'timeout'"),
         (("chat", "--emulate", "-o", "echo.words=5", "hi"), "calls aichats, not 'echo'"),
         (("check", "aichats", "--emulate", "-o", "other.x=1"), "not 'other'"),
+        (("chat", "--emulate", "--base-url", "http://127.0.0.1:9", "hi"), "give one of them"),
     ]:
         result = run(*args)
         assert result.returncode != 0
