@@ -16,7 +16,8 @@ values): no more than the hand-written checks it replaces.
 from __future__ import annotations
 
 import difflib
-import functools
+import inspect
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType, UnionType
@@ -25,7 +26,7 @@ from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_ori
 from pydantic import BaseModel, ValidationError
 
 from aichats_core._registry import normalize_name
-from aichats_core.errors import InvalidOptionError
+from aichats_core.errors import InvalidOptionError, ProviderContractError
 from aichats_core.options import CoreOptions, OptionField
 
 _CACHED = 256
@@ -52,74 +53,126 @@ class OptionsSpec:
         return own + _fields(CoreOptions)
 
 
-@functools.lru_cache(maxsize=512)
 def options_spec(provider: type) -> OptionsSpec:
-    """The options ``provider`` accepts; a malformed ``Options`` is the plugin's bug."""
-    model = getattr(provider, "Options", None)
-    if model is None:
+    """The options ``provider`` accepts, worked out once per class. A malformed ``Options``
+    (also one named by ``DeferredOptions`` and read only now) raises ``TypeError``."""
+    spec = _specs.get(provider)
+    if spec is None:
+        spec = _specs[provider] = _spec_of(provider)
+    return spec
+
+
+_specs: weakref.WeakKeyDictionary[type, OptionsSpec] = weakref.WeakKeyDictionary()
+
+
+def _spec_of(provider: type) -> OptionsSpec:
+    from aichats_core._provider import DeferredOptions
+
+    declared_as = inspect.getattr_static(provider, "Options", None)
+    if declared_as is None:
         return OptionsSpec(None, frozenset(), CORE_OPTIONS)
+    try:  # getattr would hide a deferred model's AttributeError as "no Options at all"
+        if isinstance(declared_as, DeferredOptions):
+            model = declared_as.__get__(None, provider)
+        else:
+            model = provider.Options  # type: ignore[attr-defined]
+    except Exception as exc:
+        raise TypeError(f"'Options' cannot be read: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"'Options' must be a pydantic model class, not {model!r:.60}")
+    if model.model_config.get("extra") != "forbid":
+        raise TypeError(
+            "'Options' must forbid unknown fields (model_config = ConfigDict(extra='forbid'))"
+        )
     declared = frozenset(model.model_fields)
+    clash = sorted(declared & CORE_OPTIONS)
+    if clash:
+        raise TypeError(f"'Options' redeclares the core's option(s) {', '.join(clash)}; drop them")
     return OptionsSpec(model, declared, declared | CORE_OPTIONS)
 
 
 def options_problem(provider: type) -> str | None:
     """Why ``provider``'s ``Options`` is unusable, for the load-time check; else None."""
     try:
-        spec = options_spec(provider)
+        options_spec(provider)
     except TypeError as exc:
         return str(exc)
-    if spec.model is not None and spec.model.model_config.get("extra") != "forbid":
-        return "'Options' must forbid unknown fields (model_config = ConfigDict(extra='forbid'))"
-    clash = sorted(spec.declared & CORE_OPTIONS)
-    if clash:
-        return f"'Options' redeclares the core's option(s) {', '.join(clash)}; drop them"
     return None
 
 
-def checked_options(name: str, provider: type, options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` validated for ``provider`` (registered as ``name``): values as its
-    ``Options`` reads them, or ``InvalidOptionError`` for the first that is wrong.
-
-    The result may be shared between calls with the same options: do not change it (the
-    provider gets a copy, as ``**kwargs``)."""
-    if not options:
-        return _NONE
-    if type(options) is MappingProxyType:  # a Client's defaults: the same object every call
-        last = _last.get(provider)
-        if last is not None and last[0] is options:
-            return last[1]
-        validated = checked_options(name, provider, dict(options))
-        _last[provider] = (options, validated)
-        return validated
-    cache = _caches.get(provider)
+def _spec_for_call(name: str, provider: type) -> OptionsSpec:
+    """``options_spec``, with a malformed declaration (a deferred one is read at the first
+    call) reported as the plugin's bug."""
     try:
-        # Keyed as given: a Client passes its options in the same order every call.
-        key: tuple[tuple[str, Any], ...] | None = tuple(options.items())
-        known = cache.get(key) if cache is not None else None  # type: ignore[arg-type]
-    except TypeError:  # an unhashable value (a dict of cookies): validate every time
-        key, known = None, None
-    if known is not None:
-        return known
-    spec = options_spec(provider)
-    unknown = options.keys() - spec.accepted
-    if unknown:
-        raise unknown_option(name, min(unknown), spec)
-    validated = _validated(name, spec, options)
-    if key is not None:
-        if cache is None:
-            cache = _caches[provider] = {}
-        elif len(cache) >= _CACHED:
-            cache.clear()
-        cache[key] = validated
-    return validated
+        return options_spec(provider)
+    except TypeError as exc:
+        raise ProviderContractError(
+            name, f"provider {name!r}: {exc}; this is a bug in the plugin"
+        ) from exc
 
 
-_NONE: dict[str, Any] = {}
-_last: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] = {}
-"""Per provider, the read-only options it was last called with, and their validation: a
-mapping proxy cannot change, so the same object needs no second look."""
+def checked_options(
+    name: str,
+    provider: type,
+    options: Mapping[str, Any],
+    memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """``options`` validated for ``provider`` (registered as ``name``): a new dict of the
+    values as its ``Options`` reads them, or ``InvalidOptionError`` for the first wrong one.
+
+    Validating is remembered, so that a call costs what a provider's own check did:
+    ``memo`` (a ``Client``'s) keeps, per provider, the result for the read-only mapping of
+    the client's defaults; other option sets are remembered by their values and exact types
+    (``True`` is not ``1`` to a strict field), ``session`` aside, which is never validated
+    (it is ``Any``) and so never kept alive here.
+    """
+    if not options:
+        return {}
+    if memo is not None and type(options) is MappingProxyType:
+        last = memo.get(provider)
+        if last is None or last[0] is not options:
+            last = memo[provider] = (options, checked_options(name, provider, dict(options)))
+        return dict(last[1])
+    key = _key(options)
+    cache = _caches.get(provider) if key is not None else None
+    known = cache.get(key) if cache is not None else None
+    if known is None:
+        spec = _spec_for_call(name, provider)
+        unknown = options.keys() - spec.accepted
+        if unknown:
+            raise unknown_option(name, min(unknown), spec)
+        known = _validated(name, spec, {k: v for k, v in options.items() if k != "session"})
+        if key is not None:
+            if cache is None:
+                cache = _caches.setdefault(provider, {})
+            elif len(cache) >= _CACHED:
+                cache.clear()
+            cache[key] = known
+    result = dict(known)
+    if "session" in options:
+        result["session"] = options["session"]
+    return result
+
+
+_CACHEABLE = (str, int, float, bool, type(None))
+
+
+def _key(options: Mapping[str, Any]) -> tuple[tuple[str, type, Any], ...] | None:
+    """The options as a cache key, ``session`` aside, or None when a value is not a plain
+    scalar (a dict of cookies): those are validated every time."""
+    key = []
+    for name, value in options.items():
+        if name == "session":
+            continue
+        kind = type(value)
+        if kind not in _CACHEABLE:
+            return None
+        key.append((name, kind, value))
+    return tuple(key)
+
+
+_caches: weakref.WeakKeyDictionary[type, dict[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
+"""Validated option sets, per provider class (forgotten with the class)."""
 
 
 def unknown_option(name: str, option: str, spec: OptionsSpec) -> InvalidOptionError:
@@ -162,10 +215,6 @@ def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOpt
     )
 
 
-_caches: dict[type, dict[tuple[tuple[str, Any], ...], dict[str, Any]]] = {}
-"""Validated option sets, per provider class, by the options as given."""
-
-
 def _fields(model: type[BaseModel]) -> list[OptionField]:
     core = model is CoreOptions
     return [
@@ -206,41 +255,44 @@ class ChainOptions(NamedTuple):
     withheld: tuple[str, ...]
 
 
-def solo_options(name: str, provider: type, options: Mapping[str, Any]) -> ChainOptions:
+def solo_options(
+    name: str,
+    provider: type,
+    options: Mapping[str, Any],
+    memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
+) -> ChainOptions:
     """The options of a call to one provider: all of them are its own, or refused."""
     # tuple.__new__: a NamedTuple's own __new__ costs a quarter of this path.
-    return tuple.__new__(ChainOptions, (checked_options(name, provider, options), ()))
+    return tuple.__new__(ChainOptions, (checked_options(name, provider, options, memo), ()))
 
 
 def route_options(
     chain: Sequence[tuple[str, type]],
     options: Mapping[str, Any],
     per_provider: Mapping[str, Mapping[str, Any]],
+    *,
+    refuse_unused: bool = True,
 ) -> list[ChainOptions]:
-    """Each provider's share of a call's options, validated; ``per_provider`` (by normalised
+    """Each provider's share of a chain's options, validated; ``per_provider`` (by normalised
     name) gives options to one provider only. An option of the call that no provider of the
-    chain declares is refused: it would be silently dropped."""
-    if len(chain) == 1:  # one provider: what it does not declare is refused by name
-        name, provider = chain[0]
-        own = per_provider.get(normalize_name(name)) if per_provider else None
-        given = {**options, **own} if own else options
-        return [solo_options(name, provider, given)]
+    chain declares is refused, as it would be silently dropped; ``refuse_unused=False`` when
+    a provider of the chain could not be looked at (it did not load)."""
     routed = []
     taken: set[str] = set()
     for name, provider in chain:
-        spec = options_spec(provider)
+        spec = _spec_for_call(name, provider)
         mine = {key: value for key, value in options.items() if key in spec.accepted}
         taken.update(mine)
         own = per_provider.get(normalize_name(name), {})
         withheld = tuple(sorted(key for key in options if key not in spec.accepted))
         routed.append(ChainOptions(checked_options(name, provider, {**mine, **own}), withheld))
     unused = sorted(set(options) - taken)
-    if unused:
+    if unused and refuse_unused:
         names = ", ".join(repr(name) for name, _ in chain)
         raise InvalidOptionError(
             names,
             unused[0],
-            [],
+            sorted(taken),
             f"no provider of the chain ({names}) has an option {unused[0]!r}; give it to one"
             " provider with provider_options, or drop it",
         )

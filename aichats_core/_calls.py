@@ -180,8 +180,8 @@ def _finish(
 ) -> Finish:
     """Events are frozen values, so one ``Finish`` per provider, model and option names
     serves every call."""
-    given = sorted(name for name in options if name != "session")
-    return Finish(provider=provider, model=model, options=given, withheld=list(withheld))
+    given = tuple(sorted(name for name in options if name != "session"))
+    return Finish(provider=provider, model=model, options=given, withheld=withheld)
 
 
 def _source(selection: Selection) -> str:

@@ -69,6 +69,8 @@ class Client(AsyncClosing):
         self._provider_options = provider_options
         self._options = options
         self._default_options: Mapping[str, Any] | None = None
+        self._checked: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+        """Per provider, the defaults above as validated for it: see ``checked_options``."""
         self._registry = registry
         self._session = session
         self._owns_session = session is None
@@ -125,6 +127,7 @@ class Client(AsyncClosing):
             {**self._defaults(), **options} if options else self._defaults(),
             keep_partial_text,
             self._registry,
+            self._checked,
         )
 
     def _defaults(self) -> Mapping[str, Any]:

@@ -105,9 +105,9 @@ class Finish(BaseModel):
     provider: str
     model: str
     reason: Literal["stop"] = "stop"
-    options: list[str] = []
+    options: tuple[str, ...] = ()
     """The names of the call's options this provider was given (``session`` aside)."""
-    withheld: list[str] = []
+    withheld: tuple[str, ...] = ()
     """The call's options this provider does not declare, given to other providers of the
     chain instead: nothing is dropped without a trace."""
 

@@ -130,6 +130,7 @@ def start(
     options: Mapping[str, Any],
     keep_partial_text: bool = True,
     registry: ProviderRegistry | None = None,
+    memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
 ) -> ResultStream:
     """Validate a call and return its not-yet-started stream; shared by ``Client``.
 
@@ -141,9 +142,9 @@ def start(
     if isinstance(provider, str) or not isinstance(provider, Sequence):
         selection = select(provider, model, registry)
         if per_provider:
-            [routed] = route_options([(selection.name, selection.provider)], options, per_provider)
-        else:  # the usual call: no tuple of one, no list of one
-            routed = solo_options(selection.name, selection.provider, options)
+            own = per_provider.get(normalize_name(selection.name))
+            options = {**options, **own} if own else options
+        routed = solo_options(selection.name, selection.provider, options, memo)
         return ResultStream(
             retrying(selection, validated, proxy, routed, policy, keep_partial_text)
         )
@@ -151,6 +152,7 @@ def start(
         raise InvalidRequestError("no provider given: the fallback list is empty")
     candidates = [select_or_failure(ref, model, registry) for ref in provider]
     chain = [(c.name, c.provider) for c in candidates if isinstance(c, Selection)]
-    shares = iter(route_options(chain, options, per_provider) if chain else [])
+    unloaded = len(chain) < len(candidates)  # what a skipped provider declares is unknown
+    shares = iter(route_options(chain, options, per_provider, refuse_unused=not unloaded))
     prepared = [c if isinstance(c, Failed) else (c, next(shares)) for c in candidates]
     return ResultStream(fall_back(prepared, validated, proxy, policy, keep_partial_text))

@@ -252,3 +252,73 @@ async def test_a_function_provider_answers_from_the_call() -> None:
     upper = FunctionProvider.of(lambda messages, options: messages[-1]["content"].upper())
     assert await aichats_core.complete(upper, "hi") == "HI"
     assert upper.calls[0].messages[0].content == "hi"
+
+
+# -- what review found ---------------------------------------------------------------------
+
+
+async def test_a_remembered_validation_is_never_one_of_another_type(
+    emulator: AiChatsEmulator,
+) -> None:
+    """``True == 1`` and they hash alike: a strict bool must not be passed by a 1 because a
+    True was validated before."""
+    ok = await aichats_core.complete(
+        "aichats", "a fox", model="dalle", base_url=emulator.url, allow_private_image_urls=True
+    )
+    assert ok.startswith("data:image/png")
+    with pytest.raises(InvalidOptionError, match="allow_private_image_urls"):
+        aichats_core.stream("aichats", "x", base_url=emulator.url, allow_private_image_urls=1)
+
+
+def test_validated_options_are_never_shared() -> None:
+    from aichats_core.options import check_options
+
+    first = check_options(_Chatty, {"max_tokens": 2})
+    first["max_tokens"] = 99
+    first["evil"] = 1
+    assert check_options(_Chatty, {"max_tokens": 2}) == {"max_tokens": 2}
+    check_options(_Chatty, {})["evil"] = 1
+    assert check_options(_Chatty, {}) == {}
+
+
+async def test_finish_says_which_options_and_cannot_be_changed() -> None:
+    provider = ScriptedProvider.script("ok", options={"colour": None})
+    [*_, finish] = [event async for event in aichats_core.stream(provider, "hi", colour="red")]
+    assert finish.options == ("colour",)
+    with pytest.raises(AttributeError):
+        finish.options.append("injected")  # type: ignore[attr-defined]
+
+
+class _BadDeferred(ScriptedProvider):
+    Options = aichats_core.DeferredOptions("tests.core.no_such_module:Options")
+
+
+async def test_a_deferred_options_that_cannot_be_read_is_the_plugins_bug() -> None:
+    with pytest.raises(ProviderContractError, match="'Options' cannot be read"):
+        aichats_core.stream(_BadDeferred, "hi", timeout=1)
+
+
+async def test_a_chain_counts_the_options_of_providers_it_skips() -> None:
+    """``top_p`` belongs to a provider that cannot serve the model: the chain goes on to the
+    next one, which does not get it, instead of refusing the call."""
+    skipped = ScriptedProvider.script("never", name="Skipped", options={"top_p": None})
+    answers = ScriptedProvider.script("ok", name="Answers", models=["other"])
+    events = await _events(aichats_core.stream([skipped, answers], "hi", model="other", top_p=1))
+    assert events[-1].withheld == ("top_p",)
+    assert answers.calls[0].options == {}
+
+
+async def test_a_closed_client_leaves_no_session_alive() -> None:
+    import gc
+    import weakref
+
+    provider = ScriptedProvider.script("ok", options={"colour": None})
+    sessions = []
+    for _ in range(3):
+        async with Client() as client:
+            await client.complete(provider, "hi", colour="red")
+            sessions.append(weakref.ref(client.session))
+        del client
+    provider.calls.clear()  # the test double's own record holds the sessions it was given
+    gc.collect()
+    assert [ref() for ref in sessions] == [None, None, None]
