@@ -208,7 +208,7 @@ def _bad_value(name: str, spec: OptionsSpec, exc: ValidationError) -> InvalidOpt
     return InvalidOptionError(
         name,
         option,
-        sorted(spec.accepted),
+        sorted(spec.accepted - {"session"}),
         # The value is not quoted: it may be a key or a password.
         f"provider {name!r}: option {option!r}: {error['msg']}"
         f" (given: {type(error['input']).__name__})",

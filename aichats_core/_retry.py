@@ -22,7 +22,7 @@ from aichats_core.errors import (
     StreamInterruptedError,
 )
 
-TRANSIENT_STATUSES = frozenset({408, 425, 500, 502, 503, 504})
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 """HTTP statuses worth a retry with any provider; a provider adds its own with
 ``transient_statuses`` (see ``declared_transient_statuses``)."""
 

@@ -51,7 +51,23 @@ class RecordedCall:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
+class _Recording(AsyncGeneratorProvider, ProviderModelMixin):
+    """A test double's call log: every subclass keeps its own."""
+
+    calls: ClassVar[list[RecordedCall]] = []
+    """Every call received, in order; each subclass keeps its own."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "calls" not in cls.__dict__:
+            cls.calls = []
+
+    @classmethod
+    def record(cls, model: str, messages: Messages, proxy: str | None, options: Any) -> None:
+        cls.calls.append(RecordedCall(model, list(messages), proxy, dict(options)))
+
+
+class ScriptedProvider(_Recording):
     """A provider that yields what it is told, records every call, and can fail on cue."""
 
     url = "https://scripted.invalid"
@@ -71,13 +87,6 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
     """Seconds to wait before each item, to test timeouts and cancellation."""
     fail_first: ClassVar[list[AiChatsError]] = []
     """Errors raised, one per call and before any item, by the first calls: to test retries."""
-    calls: ClassVar[list[RecordedCall]] = []
-    """Every call received, in order; each subclass keeps its own."""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "calls" not in cls.__dict__:
-            cls.calls = []
 
     @classmethod
     def script(
@@ -114,7 +123,7 @@ class ScriptedProvider(AsyncGeneratorProvider, ProviderModelMixin):
     async def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[ProviderItem]:
-        cls.calls.append(RecordedCall(model, list(messages), proxy, dict(kwargs)))
+        cls.record(model, messages, proxy, kwargs)
         if len(cls.calls) <= len(cls.fail_first):
             raise cls.fail_first[len(cls.calls) - 1]
         for index, item in enumerate(cls.items):
@@ -134,7 +143,7 @@ AnswerFunction: TypeAlias = Callable[
 """What ``FunctionProvider`` calls: the messages and options of a call, to the answer."""
 
 
-class FunctionProvider(AsyncGeneratorProvider, ProviderModelMixin):
+class FunctionProvider(_Recording):
     """A provider whose answer is a function of the call, as pydantic-ai's ``FunctionModel``:
     for tests whose answer depends on what was asked.
 
@@ -150,12 +159,6 @@ class FunctionProvider(AsyncGeneratorProvider, ProviderModelMixin):
     default_model: ClassVar[str] = "function"
     models: ClassVar[list[str]] = ["function"]
     function: ClassVar[AnswerFunction]
-    calls: ClassVar[list[RecordedCall]] = []
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "calls" not in cls.__dict__:
-            cls.calls = []
 
     @classmethod
     def of(
@@ -177,7 +180,7 @@ class FunctionProvider(AsyncGeneratorProvider, ProviderModelMixin):
     async def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[ProviderItem]:
-        cls.calls.append(RecordedCall(model, list(messages), proxy, dict(kwargs)))
+        cls.record(model, messages, proxy, kwargs)
         answer = cls.function(list(messages), dict(kwargs))
         if inspect.isawaitable(answer):
             answer = await answer

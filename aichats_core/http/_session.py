@@ -146,7 +146,7 @@ class HttpSession(AsyncClosing):
         url = redact(str(response.url))
         raise http_error(self.provider, response.status, response.headers, excerpt, url=url)
 
-    async def iter_sse(
+    def iter_sse(
         self,
         response: aiohttp.ClientResponse,
         decoder: SSEDecoder | None = None,
@@ -166,22 +166,7 @@ class HttpSession(AsyncClosing):
         """
         if decoder is None:
             decoder = SSEDecoder(provider=self.provider)
-        async for chunk in response.content.iter_any():
-            events = decoder.feed(chunk)
-            if events:
-                yield events
-            if decoder.done:
-                await _finish_body(response)
-                return
-        events = decoder.close()
-        if events:
-            yield events
-        if require_done and not decoder.answered:
-            raise StreamInterruptedError(
-                self.provider,
-                "the event stream ended without its end marker (data: [DONE]): the answer was"
-                " cut short",
-            )
+        return self._iter_decoded(response, decoder, require_done, "data: [DONE]")
 
     def iter_sse_events(
         self,
