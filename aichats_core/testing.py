@@ -26,7 +26,7 @@ from collections.abc import (
 )
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, create_model
 
@@ -51,6 +51,9 @@ class RecordedCall:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+_R = TypeVar("_R", bound="_Recording")
+
+
 class _Recording(AsyncGeneratorProvider, ProviderModelMixin):
     """A test double's call log: every subclass keeps its own."""
 
@@ -61,6 +64,15 @@ class _Recording(AsyncGeneratorProvider, ProviderModelMixin):
         super().__init_subclass__(**kwargs)
         if "calls" not in cls.__dict__:
             cls.calls = []
+
+    @classmethod
+    def subclass(
+        cls: type[_R], name: str, namespace: dict[str, Any], options: Mapping[str, Any] | None
+    ) -> type[_R]:
+        """A fresh subclass, declaring ``options`` (names and defaults) when given."""
+        if options is not None:
+            namespace["Options"] = _options_model(name, options)
+        return type(name, (cls,), namespace)
 
     @classmethod
     def record(cls, model: str, messages: Messages, proxy: str | None, options: Any) -> None:
@@ -115,9 +127,7 @@ class ScriptedProvider(_Recording):
             "fail_first": list(fail_first),
             **attributes,
         }
-        if options is not None:
-            namespace["Options"] = _options_model(name, options)
-        return type(name, (cls,), namespace)
+        return cls.subclass(name, namespace, options)
 
     @classmethod
     async def create_async_generator(
@@ -172,9 +182,7 @@ class FunctionProvider(_Recording):
         """A provider class answering with ``function``; ``options`` as for
         ``ScriptedProvider.script``."""
         namespace: dict[str, Any] = {"function": staticmethod(function), **attributes}
-        if options is not None:
-            namespace["Options"] = _options_model(name, options)
-        return type(name, (cls,), namespace)
+        return cls.subclass(name, namespace, options)
 
     @classmethod
     async def create_async_generator(
