@@ -15,7 +15,13 @@ from aichats_core._closing import AsyncClosing
 from aichats_core._models import MessageInput
 from aichats_core._registry import ProviderRegistry
 from aichats_core._retry import RetryPolicy
-from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream, start
+from aichats_core._stream import (
+    ProviderChoice,
+    ProviderOptions,
+    ResultStream,
+    check_targets,
+    start,
+)
 from aichats_core.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -117,6 +123,7 @@ class Client(AsyncClosing):
         **options: Any,
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults."""
+        check_targets(provider, provider_options)
         return start(
             provider,
             messages,

@@ -100,6 +100,7 @@ def stream(
     >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
     ...     print(event)
     """
+    check_targets(provider, provider_options)
     return start(
         provider, messages, model, proxy, retries, provider_options, options, keep_partial_text
     )
@@ -116,8 +117,26 @@ async def complete(
     **options: Any,
 ) -> str:
     """The whole answer: its text, or the first image URI for an image model."""
+    check_targets(provider, provider_options)
     events = start(provider, messages, model, proxy, retries, provider_options, options, False)
     return await events.text()  # keeps the text, and gives it to an interruption
+
+
+def check_targets(provider: ProviderChoice, provider_options: ProviderOptions | None) -> None:
+    """``provider_options`` of a call must name providers of that call: options for another
+    would be dropped without a word. (A ``Client``'s own defaults may name any.)"""
+    if not provider_options:
+        return
+    refs = (
+        [provider] if isinstance(provider, str) or not isinstance(provider, Sequence) else provider
+    )
+    called = {normalize_name(ref if isinstance(ref, str) else ref.__name__) for ref in refs}
+    for name in provider_options:
+        if normalize_name(name) not in called:
+            raise InvalidRequestError(
+                f"provider_options names {name!r}, which this call does not use"
+                f" ({', '.join(sorted(called))}); give its options to a provider of the call"
+            )
 
 
 def start(

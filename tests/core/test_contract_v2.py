@@ -15,6 +15,7 @@ from aichats_core._registry import ProviderRegistry
 from aichats_core.errors import (
     AllProvidersFailedError,
     InvalidOptionError,
+    InvalidRequestError,
     PluginLoadError,
     ProviderContractError,
     ProviderNotFoundError,
@@ -322,3 +323,13 @@ async def test_a_closed_client_leaves_no_session_alive() -> None:
     provider.calls.clear()  # the test double's own record holds the sessions it was given
     gc.collect()
     assert [ref() for ref in sessions] == [None, None, None]
+
+
+async def test_provider_options_for_a_provider_the_call_does_not_use_are_refused() -> None:
+    provider = ScriptedProvider.script("ok", name="Used", options={"colour": None})
+    with pytest.raises(InvalidRequestError, match="names 'typo', which this call does not use"):
+        aichats_core.stream(provider, "hi", provider_options={"typo": {"colour": "red"}})
+    async with Client(provider_options={"elsewhere": {"x": 1}}) as client:  # defaults may
+        assert await client.complete(provider, "hi", provider_options={"used": {}}) == "ok"
+        with pytest.raises(InvalidRequestError, match="'typo'"):
+            client.stream(provider, "hi", provider_options={"typo": {}})
