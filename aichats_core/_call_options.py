@@ -117,8 +117,10 @@ def checked_options(
     options: Mapping[str, Any],
     memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """``options`` validated for ``provider`` (registered as ``name``): a new dict of the
-    values as its ``Options`` reads them, or ``InvalidOptionError`` for the first wrong one.
+    """``options`` validated for ``provider`` (registered as ``name``): the values as its
+    ``Options`` reads them, or ``InvalidOptionError`` for the first wrong one. The dict may
+    be shared with other calls: read it, never change it (``check_options``, the public
+    form, hands out copies; a provider gets its own as ``**kwargs``).
 
     Validating is remembered, so that a call costs what a provider's own check did:
     ``memo`` (a ``Client``'s) keeps, per provider, the result for the read-only mapping of
@@ -132,7 +134,7 @@ def checked_options(
         last = memo.get(provider)
         if last is None or last[0] is not options:
             last = memo[provider] = (options, checked_options(name, provider, dict(options)))
-        return dict(last[1])
+        return last[1]
     key = _key(options)
     cache = _caches.get(provider) if key is not None else None
     known = cache.get(key) if cache is not None else None
@@ -148,10 +150,9 @@ def checked_options(
             elif len(cache) >= _CACHED:
                 cache.clear()
             cache[key] = known
-    result = dict(known)
-    if "session" in options:
-        result["session"] = options["session"]
-    return result
+    if "session" not in options:
+        return known
+    return {**known, "session": options["session"]}
 
 
 _CACHEABLE = (str, int, float, bool, type(None))

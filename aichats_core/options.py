@@ -71,7 +71,7 @@ def check_options(
     every call gets, for front ends that take options before any call (``aichats serve -o``)."""
     from aichats_core._call_options import checked_options
 
-    return checked_options(name or provider.__name__, provider, options)
+    return dict(checked_options(name or provider.__name__, provider, options))
 
 
 def option_fields(provider: type) -> list[OptionField]:
