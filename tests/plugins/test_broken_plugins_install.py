@@ -35,12 +35,13 @@ REPORT = """
     import aichats_core
     from aichats_core.errors import AiChatsError
 
-    # Only AiChats declares base_url: the others would refuse it (InvalidOptionError).
-    closed = {"aichats": {"base_url": "http://127.0.0.1:9"}}
+    # Only AiChats declares base_url (a closed port): the others would refuse it.
+    closed = {"base_url": "http://127.0.0.1:9"}
     report = {}
     for info in aichats_core.list_providers():
+        options = closed if info.name == "aichats" else {}
         try:
-            text = asyncio.run(aichats_core.complete(info.name, "hi", provider_options=closed))
+            text = asyncio.run(aichats_core.complete(info.name, "hi", **options))
             report[info.name] = {"ok": text, "distribution": info.distribution, "error": info.error}
         except AiChatsError as exc:
             report[info.name] = {
