@@ -173,19 +173,10 @@ def _check_shared_values(name: str, options: Mapping[str, Any]) -> None:
 
 
 def _url_problem(value: object) -> str | None:
-    """Why ``value`` is no base URL, never quoting it: it may hold credentials."""
-    from urllib.parse import urlsplit
+    """Why ``value`` is no base URL (the same rules as a proxy's: http or https, a host and
+    a port that parse), never quoting it: it may hold credentials."""
+    from aichats_core.http import proxy_problem
 
     if not isinstance(value, str):
         return f"must be a URL string, not a {type(value).__name__}"
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - parsing the port is the check
-    except ValueError:
-        return "is not a valid URL (its host or port does not parse)"
-    if parts.scheme not in ("http", "https"):
-        scheme = f" (it has {parts.scheme!r})" if parts.scheme.isalnum() else ""
-        return f"must be an http:// or https:// URL{scheme}"
-    if not parts.hostname:
-        return "names no host"
-    return None
+    return proxy_problem(value)
