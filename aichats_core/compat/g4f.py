@@ -530,3 +530,12 @@ def _proxy_connector(proxy: str) -> aiohttp.BaseConnector:
             return await super().connect(req, traces, timeout)
 
     return ProxyConnector()
+
+
+def __getattr__(name: str) -> Any:
+    """``G4FOptions`` (the layer's options model) imports pydantic: only when first read."""
+    if name == "G4FOptions":
+        from aichats_core.compat._g4f_options import G4FOptions
+
+        return G4FOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -319,3 +319,10 @@ def test_importing_the_layer_imports_neither_aiohttp_nor_pydantic() -> None:
         "assert 'aiohttp' not in sys.modules and 'pydantic' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_options_model_is_read_lazily() -> None:
+    from aichats_core.compat import g4f
+
+    assert set(g4f.G4FOptions.model_fields) == {"base_url"}
+    assert AsyncGeneratorProvider.Options is g4f.G4FOptions
