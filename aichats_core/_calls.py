@@ -2,7 +2,8 @@
 
 Retries and fallback happen only before the first event reached the caller, so nobody ever
 sees text twice. Whatever a plugin yields or raises is checked here: str becomes
-``TextChunk``, foreign exceptions become typed errors naming the plugin.
+``TextChunk``, foreign exceptions become typed errors naming the plugin, and a
+``ProviderError`` raised with an empty ``provider`` gets the selected provider's name.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aichats_core.errors import (
     AllProvidersFailedError,
     InvalidRequestError,
     ProviderContractError,
+    ProviderError,
     StreamInterruptedError,
 )
 
@@ -154,11 +156,11 @@ async def _attempt(
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
-    except StreamInterruptedError as exc:
-        if not exc.partial_text:
+    except AiChatsError as exc:
+        if isinstance(exc, ProviderError) and not exc.provider:
+            _name(exc, selection.name)
+        if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
             exc.partial_text = "".join(received)
-        raise
-    except AiChatsError:
         raise
     except BaseException as exc:  # the plugin boundary: whatever a plugin raises is contained
         if not is_plugins_own(exc):
@@ -168,6 +170,13 @@ async def _attempt(
             error.partial_text = "".join(received)
         raise error from exc
     yield _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+
+
+def _name(error: ProviderError, name: str) -> None:
+    """Name the provider in an error raised without one (``provider=""``): a plugin's helper
+    that does not know which provider it serves, e.g. g4f's one-argument ``RateLimitError``."""
+    error.provider = name
+    error.args = (f"{name}: {error.detail}",)
 
 
 def _forget(text: str) -> None:

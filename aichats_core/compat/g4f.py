@@ -5,7 +5,8 @@ A g4f provider ports by replacing its ``from ..typing import ...``, ``from .help
 runs as a native aichats provider: the base class here hands it a fresh list of plain dict
 messages per attempt, maps what it yields (``ImageResponse``, ``FinishReason``, ...) to
 aichats events or drops it, applies the ``base_url`` option to ``url`` and ``api_endpoint``,
-and names the errors it raises after the provider's registered name.
+and its errors name the provider: raised without a name (g4f's one-argument errors,
+``raise_for_status``), they get the registered name from the core as they leave the call.
 
 Importing this module imports neither pydantic nor aiohttp: the helpers that need aiohttp
 import it when called. See ``docs/porting-from-g4f.md``.
@@ -13,7 +14,6 @@ import it when called. See ``docs/porting-from-g4f.md``.
 
 from __future__ import annotations
 
-import contextvars
 import inspect
 import secrets
 import string
@@ -139,73 +139,44 @@ class ImageResponse(ResponseType):
 # -- errors ------------------------------------------------------------------------------------
 
 
+# g4f's errors take no provider: they are raised with ``provider=""``, and the core names
+# them after the selected provider as they leave the call (``aichats_core._calls``).
+
+
 class RateLimitError(_errors.RateLimitError):
     """g4f's ``RateLimitError(message)``: an aichats ``RateLimitError`` (HTTP 429) named after
     the provider whose call raises it."""
 
     def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
-        super().__init__(_current_name(), message, retry_after=retry_after)
+        super().__init__("", message, retry_after=retry_after)
 
 
 class ResponseError(_errors.ResponseFormatError):
     """g4f's ``ResponseError(message)``: the service answered something unexpected."""
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(_current_name(), message)
+        super().__init__("", message)
 
 
 class ResponseStatusError(_errors.ProviderError):
     """g4f's ``ResponseStatusError(message)``: an error status, without its number."""
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(_current_name(), message)
+        super().__init__("", message)
 
 
 class MissingAuthError(_errors.ProviderError):
     """g4f's ``MissingAuthError(message)``: the service wants credentials."""
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(_current_name(), message)
+        super().__init__("", message)
 
 
 class MissingRequirementsError(_errors.ProviderError):
     """g4f's ``MissingRequirementsError(message)``: a package the port needs is missing."""
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(_current_name(), message)
-
-
-# -- the call in progress ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Call:
-    name: str
-
-
-_CALL: contextvars.ContextVar[_Call | None] = contextvars.ContextVar("g4f_call", default=None)
-"""The port call whose code runs now: set around each step of its generator only."""
-
-
-def _current_name() -> str:
-    call = _CALL.get()
-    return call.name if call is not None else ""
-
-
-def _registered_name(provider: type) -> str:
-    """The name ``provider`` is registered under, else its class name."""
-    from aichats_core._registry import default_registry
-
-    for info in default_registry.list():
-        if info._provider is provider:
-            return info.name
-    return provider.__name__
-
-
-def _named(exc: _errors.ProviderError, name: str) -> None:
-    """Give an error raised outside any call (so without a provider) the call's name."""
-    exc.provider = name
-    exc.args = (f"{name}: {exc.detail}",)
+        super().__init__("", message)
 
 
 # -- the base classes --------------------------------------------------------------------------
@@ -252,31 +223,15 @@ def _wrapped(function: Callable[..., AsyncGenerator[Any, None]]) -> classmethod[
         timeout = kwargs.pop("timeout", None)
         kwargs.pop("session", None)  # the port opens its own aiohttp sessions
         target = _rebased(cls, base_url) if base_url else cls
-        call = _Call(_registered_name(cls))
         plain = [dict(message) for message in messages]  # the port's own, to change at will
         items = function(target, model, plain, **parameters.arguments(proxy, timeout), **kwargs)
         try:
-            while True:
-                token = _CALL.set(call)
-                try:
-                    item = await items.__anext__()
-                except StopAsyncIteration:
-                    return
-                except _errors.ProviderError as exc:
-                    if not exc.provider:
-                        _named(exc, call.name)
-                    raise
-                finally:
-                    _CALL.reset(token)
+            async for item in items:
                 event = _event(item)
                 if event is not None:
                     yield event
         finally:
-            token = _CALL.set(call)
-            try:
-                await items.aclose()
-            finally:
-                _CALL.reset(token)
+            await items.aclose()
 
     create_async_generator.__doc__ = function.__doc__
     create_async_generator.__wrapped__ = function  # type: ignore[attr-defined]
@@ -448,7 +403,8 @@ async def raise_for_status(response: Any, message: str | None = None) -> None:
 
     429 is a ``RateLimitError`` with ``retry_after`` from ``Retry-After``; any other status
     of 400 or more a ``ProviderHTTPError`` with an excerpt of the body (or ``message``) and
-    the URL. Both name the provider whose call this is.
+    the URL. Both are raised without a provider name; the core gives them the name of the
+    provider whose call this is.
     """
     status = getattr(response, "status", None)
     if not isinstance(status, int) or status < 400:
@@ -457,7 +413,7 @@ async def raise_for_status(response: Any, message: str | None = None) -> None:
 
     excerpt = message if message is not None else await _excerpt(response)
     url = redact(str(getattr(response, "url", "")))
-    raise http_error(_current_name(), status, response.headers, excerpt, url=url)
+    raise http_error("", status, response.headers, excerpt, url=url)
 
 
 raise_for_status_async = raise_for_status
@@ -493,7 +449,7 @@ def get_connector(
             from aiohttp_socks import ProxyConnector  # type: ignore[import-not-found]
         except ImportError:
             raise InvalidRequestError(
-                f"{_current_name() or 'g4f'}: a socks proxy needs the aiohttp_socks package"
+                "g4f get_connector: a socks proxy needs the aiohttp_socks package"
                 " (pip install aiohttp_socks); http and https proxies work without it"
             ) from None
         if scheme == "socks5h":
@@ -502,7 +458,7 @@ def get_connector(
         return socks
     problem = proxy_problem(proxy)
     if problem is not None:
-        raise InvalidRequestError(f"{_current_name() or 'g4f'}: the proxy {problem}")
+        raise InvalidRequestError(f"g4f get_connector: the proxy {problem}")
     return _proxy_connector(proxy)
 
 

@@ -326,3 +326,80 @@ def test_the_options_model_is_read_lazily() -> None:
 
     assert set(g4f.G4FOptions.model_fields) == {"base_url"}
     assert AsyncGeneratorProvider.Options is g4f.G4FOptions
+
+
+class Gamma(AsyncGeneratorProvider):
+    """A port whose errors are raised before any request: the one-argument g4f ones."""
+
+    url = "https://gamma.invalid"
+    working = True
+    default_model = "gamma"
+    models = ["gamma"]  # noqa: RUF012
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncResult:
+        prompt = get_last_user_message(messages)
+        if prompt == "named":
+            raise CoreRateLimitError("someone", "already named")
+        if prompt == "late":
+            yield "some text "
+        raise RateLimitError("too many requests", retry_after=3)
+
+
+async def test_one_argument_errors_get_the_name_the_call_selected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_scan(self: object) -> list[Any]:
+        raise AssertionError("a call must not scan the registry to name its errors")
+
+    with registered("gamma-port", Gamma):
+        monkeypatch.setattr(aichats_core._registry.ProviderRegistry, "list", no_scan)
+        with pytest.raises(CoreRateLimitError) as caught:
+            await events("Gamma_Port", "busy")  # the registered spelling, not the one asked
+        assert caught.value.provider == "gamma-port"
+        assert str(caught.value) == "gamma-port: HTTP 429: too many requests (retry after 3s)"
+        assert caught.value.retry_after == 3
+        with pytest.raises(CoreRateLimitError) as late:  # after text, too
+            await events("gamma-port", "late")
+        assert late.value.provider == "gamma-port"
+    with pytest.raises(CoreRateLimitError) as unregistered:
+        await events(Gamma, "busy")  # by class: the class name
+    assert unregistered.value.provider == "Gamma"
+    with pytest.raises(CoreRateLimitError) as named:
+        await events(Gamma, "named")
+    assert str(named.value) == "someone: HTTP 429: already named"
+
+
+async def test_a_native_providers_nameless_error_is_named_at_the_boundary() -> None:
+    from aichats_core import AsyncGeneratorProvider as Native
+    from aichats_core.errors import ResponseFormatError
+
+    class Native1(Native):
+        working = True
+        default_model = "n"
+        models = ["n"]  # noqa: RUF012
+
+        @classmethod
+        async def create_async_generator(
+            cls, model: str, messages: Any, proxy: str | None = None, **kwargs: Any
+        ) -> AsyncIterator[str]:
+            raise ResponseFormatError("", "no answer field")
+            yield ""
+
+    with registered("native-one", Native1), pytest.raises(AllProvidersFailedError) as caught:
+        await events(["native-one"], "x")
+    ((name, error),) = caught.value.errors
+    assert (name, error.provider, str(error)) == (
+        "native-one",
+        "native-one",
+        "native-one: no answer field",
+    )
+
+
+def test_a_bad_proxy_is_the_callers_mistake() -> None:
+    with pytest.raises(
+        aichats_core.errors.InvalidRequestError, match=r"^g4f get_connector: the proxy"
+    ):
+        get_connector(proxy="ftp://127.0.0.1:1")
