@@ -104,9 +104,17 @@ class JsonConversation(BaseConversation):
 class Reasoning(ResponseType):
     """A piece of the model's reasoning or a status line; dropped (it is not the answer)."""
 
-    def __init__(self, token: str | None = None, status: str | None = None) -> None:
+    def __init__(
+        self,
+        token: str | None = None,
+        label: str | None = None,
+        status: str | None = None,
+        is_thinking: str | None = None,
+    ) -> None:
         self.token = token
+        self.label = label
         self.status = status
+        self.is_thinking = is_thinking
 
 
 class Usage(ResponseType):
@@ -120,20 +128,32 @@ class Usage(ResponseType):
 
 
 class ImageResponse(ResponseType):
-    """g4f's ``ImageResponse(images, alt, options={})``: one URL or a list of them."""
+    """g4f's ``ImageResponse(urls, alt, options={})``: one URL or a list of them (``images=``
+    is accepted too, as older ports pass it)."""
 
     def __init__(
-        self, images: str | list[str], alt: str = "", options: Mapping[str, Any] | None = None
+        self,
+        urls: str | list[str] | None = None,
+        alt: str = "",
+        options: Mapping[str, Any] | None = None,
+        *,
+        images: str | list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        self.images = images
+        self.urls: str | list[str] = (urls if urls is not None else images) or []
         self.alt = alt
-        self.options = dict(options or {})
+        self.options = {**(options or {}), **kwargs}
+
+    @property
+    def images(self) -> str | list[str]:
+        return self.urls
 
     def get(self, key: str) -> Any:
         return self.options.get(key)
 
     def get_list(self) -> list[str]:
-        return [self.images] if isinstance(self.images, str) else list(self.images)
+        urls = [self.urls] if isinstance(self.urls, str) else list(self.urls)
+        return [url for url in urls if isinstance(url, str) and url]  # drop what is no URL
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -334,9 +354,15 @@ def to_string(value: object) -> str:
         return "".join(
             to_string(part)
             for part in value
-            if isinstance(part, str) or (isinstance(part, dict) and part.get("type") == "text")
+            # a part without a type is text, as g4f reads it
+            if isinstance(part, str)
+            or (isinstance(part, dict) and part.get("type", "text") == "text")
         )
     return "" if value is None else str(value)
+
+
+def _is_text(part: Mapping[str, Any]) -> bool:
+    return bool(part.get("type", "text") == "text")
 
 
 def format_prompt(
@@ -361,11 +387,16 @@ def format_prompt(
 
 
 def get_last_user_message(messages: Iterable[Mapping[str, Any]]) -> str:
-    """The content of the last ``user`` message, or ``""`` when there is none."""
+    """The last turn of the user, as g4f reads it: trailing messages of other roles are
+    skipped, then the unbroken run of ``user`` messages before them, each stripped, is joined
+    with ``"\n"``; ``""`` when there is none. (Unlike g4f, ``messages`` is left as it was.)"""
+    run: list[str] = []
     for message in reversed(list(messages)):
         if message.get("role") == "user":
-            return to_string(message.get("content"))
-    return ""
+            run.append(to_string(message.get("content")).strip())
+        elif run:
+            break
+    return "\n".join(reversed(run))
 
 
 def format_image_prompt(messages: Iterable[Mapping[str, Any]], prompt: str | None = None) -> str:

@@ -403,3 +403,24 @@ def test_a_bad_proxy_is_the_callers_mistake() -> None:
         aichats_core.errors.InvalidRequestError, match=r"^g4f get_connector: the proxy"
     ):
         get_connector(proxy="ftp://127.0.0.1:1")
+
+
+def test_helpers_read_messages_as_g4f_does() -> None:
+    from aichats_core.compat.g4f import ImageResponse, Reasoning, get_last_user_message, to_string
+
+    user = [{"role": "user", "content": " a "}, {"role": "user", "content": "b"}]
+    assert get_last_user_message(user) == "a\nb"  # the last run of user turns, stripped
+    assert get_last_user_message([*user, {"role": "assistant", "content": "c"}]) == "a\nb"
+    assert get_last_user_message([{"role": "system", "content": "s"}]) == ""
+    assert (
+        to_string([{"text": "hi"}, {"type": "image_url", "image_url": {}}, " there"]) == "hi there"
+    )
+    image = ImageResponse(urls=["http://127.0.0.1/a.png", 3], alt="a")  # type: ignore[list-item]
+    assert (image.urls, image.images, image.get_list()) == (
+        ["http://127.0.0.1/a.png", 3],
+        ["http://127.0.0.1/a.png", 3],
+        ["http://127.0.0.1/a.png"],
+    )
+    assert ImageResponse(images="http://127.0.0.1/b.png").get_list() == ["http://127.0.0.1/b.png"]
+    thought = Reasoning("t", label="thinking", is_thinking="<think>")
+    assert (thought.token, thought.label, thought.is_thinking) == ("t", "thinking", "<think>")
