@@ -171,32 +171,28 @@ class RateLimitError(_errors.RateLimitError):
         super().__init__("", message, retry_after=retry_after)
 
 
-class ResponseError(_errors.ResponseFormatError):
+class _MessageOnly:
+    """g4f's constructor, ``Error(message)``, for an aichats error that takes the provider
+    first: it is left empty for the core to fill in."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__("", message)  # type: ignore[call-arg]  # the aichats error's
+
+
+class ResponseError(_MessageOnly, _errors.ResponseFormatError):
     """g4f's ``ResponseError(message)``: the service answered something unexpected."""
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__("", message)
 
-
-class ResponseStatusError(_errors.ProviderError):
+class ResponseStatusError(_MessageOnly, _errors.ProviderError):
     """g4f's ``ResponseStatusError(message)``: an error status, without its number."""
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__("", message)
 
-
-class MissingAuthError(_errors.ProviderError):
+class MissingAuthError(_MessageOnly, _errors.ProviderError):
     """g4f's ``MissingAuthError(message)``: the service wants credentials."""
 
-    def __init__(self, message: str = "") -> None:
-        super().__init__("", message)
 
-
-class MissingRequirementsError(_errors.ProviderError):
+class MissingRequirementsError(_MessageOnly, _errors.ProviderError):
     """g4f's ``MissingRequirementsError(message)``: a package the port needs is missing."""
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__("", message)
 
 
 # -- the base classes --------------------------------------------------------------------------
@@ -441,20 +437,14 @@ async def raise_for_status(response: Any, message: str | None = None) -> None:
     if not isinstance(status, int) or status < 400:
         return
     from aichats_core.http._errors import http_error
+    from aichats_core.http._responses import read_excerpt
 
-    excerpt = message if message is not None else await _excerpt(response)
+    excerpt = message if message is not None else redact(await read_excerpt(response))
     url = redact(str(getattr(response, "url", "")))
     raise http_error("", status, response.headers, excerpt, url=url)
 
 
 raise_for_status_async = raise_for_status
-
-
-async def _excerpt(response: Any, limit: int = 2048) -> str:
-    content = getattr(response, "content", None)
-    data: bytes = await content.read(limit) if content is not None else b""
-    text = " ".join(data.decode("utf-8", "replace").split())
-    return redact(text if len(text) <= 200 else text[:197] + "...")
 
 
 def redact(text: str) -> str:
