@@ -167,9 +167,12 @@ async def _check(args: argparse.Namespace) -> int:
 async def _first_answer(
     name: str, options: dict[str, Any], per_provider: dict[str, dict[str, Any]]
 ) -> str:
-    from aichats_core import complete
+    from aichats_core import complete, normalize_name
 
-    return await complete(name, "Reply with OK.", provider_options=per_provider, **options)
+    own = per_provider.get(normalize_name(name))  # the -o options of the others are theirs
+    return await complete(
+        name, "Reply with OK.", provider_options={name: own} if own else None, **options
+    )
 
 
 def _option_flags(args: argparse.Namespace, providers: list[str]) -> dict[str, dict[str, Any]]:

@@ -276,3 +276,18 @@ def test_options_reach_the_provider_typed_and_mistakes_are_one_line(tmp_path: Pa
     assert not image.exists()
     assert run("image", "--emulate", "fox", "-o", str(image)).returncode == 0
     assert image.read_bytes().startswith(b"\x89PNG")
+
+
+async def test_check_gives_each_provider_only_its_own_options() -> None:
+    """``aichats check a b -o a.x=1 -o b.y=2`` calls each provider with its own ``-o`` options
+    (the others' would be refused as options for a provider the call does not use)."""
+    from aichats_core.cli._commands import _first_answer
+    from aichats_core.testing import ScriptedProvider, registered
+
+    first = ScriptedProvider.script("OK", options={"x": None})
+    second = ScriptedProvider.script("OK", options={"y": None})
+    per_provider = {"first": {"x": 1}, "second": {"y": 2}}
+    with registered("first", first), registered("second", second):
+        assert await _first_answer("first", {}, per_provider) == "OK"
+        assert await _first_answer("second", {}, per_provider) == "OK"
+    assert (first.calls[0].options, second.calls[0].options) == ({"x": 1}, {"y": 2})
