@@ -9,7 +9,7 @@ providers imports neither.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 
 from aichats_core.errors import ModelNotSupportedError, ProviderContractError
@@ -28,9 +28,10 @@ class Provider(Protocol):
 
     Besides these, the core relies on optional class attributes, checked at load when
     present: ``image_models`` (a list of the models that answer with images),
-    ``model_aliases`` (names mapped to models), ``get_model(model)`` (model resolution;
-    ``ProviderModelMixin`` has one), ``Options`` (a pydantic model forbidding extra fields,
-    or ``DeferredOptions``: the options a call may give), and ``transient_statuses`` (a set
+    ``model_aliases`` (names mapped to a model, or to a list of models: the first is used),
+    ``get_model(model)`` (model resolution; ``ProviderModelMixin`` has one), ``Options``
+    (a pydantic model forbidding extra fields, or ``DeferredOptions``: the options a call
+    may give), and ``transient_statuses`` (a set
     of HTTP statuses that mean "try again"). An emulator is registered apart, under the
     ``aichats.emulators`` entry-point group with the provider's name.
     """
@@ -106,6 +107,13 @@ def protocol_problems(candidate: object) -> list[str]:
     return problems
 
 
+def _is_alias_target(value: object) -> bool:
+    """A model name, or (g4f's shape) a list of them to choose from."""
+    if isinstance(value, str):
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
 def _kind_of_callable(value: object) -> str:
     if inspect.iscoroutinefunction(value):
         return "a coroutine function"
@@ -126,9 +134,12 @@ def _optional_attribute_problems(candidate: type) -> list[str]:
     ):
         problems.append(f"'image_models' should be a list of strings, not {image_models!r:.60}")
     if not isinstance(aliases, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in aliases.items()
+        isinstance(k, str) and _is_alias_target(v) for k, v in aliases.items()
     ):
-        problems.append(f"'model_aliases' should map strings to strings, not {aliases!r:.60}")
+        problems.append(
+            "'model_aliases' should map strings to a model name (or a non-empty list of"
+            f" them), not {aliases!r:.60}"
+        )
     return problems
 
 
@@ -239,14 +250,18 @@ class ProviderModelMixin:
     models: ClassVar[list[str]] = []
     image_models: ClassVar[list[str]] = []
     """The models that answer with images rather than text."""
-    model_aliases: ClassVar[dict[str, str]] = {}
+    model_aliases: ClassVar[Mapping[str, str | list[str]]] = {}
+    """Other names for models: the service's own name, or a list of them (the first is
+    used). The provider vouches for its aliases: their targets need not be in ``models``."""
 
     @classmethod
     def get_model(cls, model: str | None) -> str:
         """Return the model to use, or raise ``ModelNotSupportedError`` listing the choices."""
         if not model:
             return cls.default_model
-        model = cls.model_aliases.get(model, model)
+        target = cls.model_aliases.get(model)
+        if target is not None:
+            return target if isinstance(target, str) else target[0]
         if cls.models and model not in cls.models:
             raise ModelNotSupportedError(cls.__name__, model, cls.models)
         return model

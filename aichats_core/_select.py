@@ -53,8 +53,8 @@ def resolve_model(name: str, provider: type[Provider], model: str | None) -> str
     if callable(get_model):
         try:
             resolved: object = get_model(model)
-        except ModelNotSupportedError as exc:
-            raise ModelNotSupportedError(name, exc.model, exc.models) from None
+        except ModelNotSupportedError as exc:  # named as registered, the model as asked
+            raise ModelNotSupportedError(name, exc.model or model or "", exc.models) from None
         except AiChatsError:
             raise
         except BaseException as exc:  # plugin code: contained like a call (see _boundary)
