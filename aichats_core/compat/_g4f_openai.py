@@ -17,7 +17,8 @@ class OpenaiTemplate(AsyncGeneratorProvider, ProviderModelMixin):
     ``needs_auth`` as the service wants. Answers stream (server-sent events), over the core's
     HTTP layer: proxies, per-silence timeouts and error statuses as for native providers.
     ``api_key``, ``api_base``, ``temperature``, ``max_tokens``, ``top_p``, ``stop``,
-    ``headers`` and ``extra_body`` are options of the call."""
+    ``headers`` and ``extra_body`` are options of the call. A service that answers one JSON
+    object rather than a stream is read too."""
 
     api_base: ClassVar[str] = ""
     api_key: ClassVar[str | None] = None
@@ -62,14 +63,19 @@ class OpenaiTemplate(AsyncGeneratorProvider, ProviderModelMixin):
             HttpSession("", proxy=proxy, timeout=timeout) as http,
             http.request("POST", endpoint, json=body, headers=sent) as answer,
         ):
+            if answer.content_type == "application/json":  # a service that does not stream
+                for item in _items(await http.read_json(answer), "message"):
+                    yield item
+                return
             async for read in http.iter_sse_json(answer, done_marker=True):
                 for _, chunk in read:
-                    for item in _items(chunk):
+                    for item in _items(chunk, "delta"):
                         yield item
 
 
-def _items(chunk: object) -> list[str | ResponseType]:
-    """The text, usage and finish reason one streamed chunk carries."""
+def _items(chunk: object, part: str) -> list[str | ResponseType]:
+    """The text, usage and finish reason a chunk carries (its first choice's ``delta`` when
+    streamed, ``message`` when whole)."""
     if not isinstance(chunk, dict):
         raise ResponseError(f"a streamed chunk is {type(chunk).__name__}, not an object")
     if (error := chunk.get("error")) is not None:
@@ -78,7 +84,7 @@ def _items(chunk: object) -> list[str | ResponseType]:
     items: list[str | ResponseType] = []
     choices = chunk.get("choices") or [{}]
     choice = choices[0] if isinstance(choices, list) and isinstance(choices[0], dict) else {}
-    delta = choice.get("delta")
+    delta = choice.get(part)
     content = delta.get("content") if isinstance(delta, dict) else None
     if isinstance(content, str) and content:
         items.append(content)

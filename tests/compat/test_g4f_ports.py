@@ -82,6 +82,9 @@ class Service:
         self.bodies.append(body)
         self.headers.append(dict(request.headers))
         prompt = body["messages"][-1]["content"]
+        if prompt == "whole":
+            message = {"role": "assistant", "content": "in one piece"}
+            return web.json_response({"choices": [{"message": message, "finish_reason": "stop"}]})
         if prompt == "limit":
             return web.Response(status=429, text="slow down", headers={"Retry-After": "3"})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -385,6 +388,8 @@ async def test_openai_template_streams_text_usage_and_sends_the_key(
         "max_tokens": 5,
     }
     assert state.headers[0]["Authorization"] == "Bearer sk-t"
+    with registered("compatible", Compatible):
+        assert text_of(await collect("compatible", "whole", base_url=url)) == "in one piece"
 
 
 async def test_openai_template_errors(service: tuple[Service, str]) -> None:
