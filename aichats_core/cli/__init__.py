@@ -22,6 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from aichats_core.cli._listing import providers_command
 
             return providers_command(args)
+        if args.command == "logs":
+            from aichats_core.cli._logs import logs_command
+
+            return logs_command(args)
         from aichats_core.cli._commands import COMMANDS
 
         return COMMANDS[args.command](args)

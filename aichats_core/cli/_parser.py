@@ -7,6 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from aichats_core.cli._logs import add_logs_command
+
 DEFAULT_PROVIDER_VARIABLE = "AICHATS_PROVIDER"
 
 
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"
         " image URLs start with it",
     )
+    add_logs_command(commands)
     return parser
 
 
