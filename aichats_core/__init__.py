@@ -39,6 +39,7 @@ from aichats_core.lazy import lazy_attributes
 if TYPE_CHECKING:
     from aichats_core._client import Client
     from aichats_core._models import (
+        Failure,
         Finish,
         ImageResponse,
         Message,
@@ -58,6 +59,7 @@ __all__ = [
     "AsyncGeneratorProvider",
     "Client",
     "DeferredOptions",
+    "Failure",
     "Finish",
     "ImageResponse",
     "Message",
@@ -87,6 +89,7 @@ __all__ = [
 
 _LAZY = {
     "Client": "aichats_core._client",
+    "Failure": "aichats_core._models",
     "Finish": "aichats_core._models",
     "ImageResponse": "aichats_core._models",
     "Message": "aichats_core._models",

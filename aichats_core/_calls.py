@@ -17,6 +17,7 @@ from aichats_core._boundary import is_plugins_own, plugin_failure
 from aichats_core._call_options import ChainOptions
 from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
+    Failure,
     Finish,
     ImageResponse,
     TextChunk,
@@ -56,7 +57,7 @@ async def fall_back(
         try:
             async for event in events:
                 started = True
-                yield event
+                yield _after(failures, event) if failures else event
             return
         except InvalidRequestError:
             raise  # the caller's own mistake: another provider would not fix it
@@ -94,13 +95,14 @@ async def _with_retries(
     keep_text: bool,
 ) -> AsyncGenerator[Event, None]:
     attempt = 0
+    failures: list[tuple[str, AiChatsError]] = []
     while True:
         events = _attempt(selection, messages, proxy, routed, keep_text)
         started = False
         try:
             async for event in events:
                 started = True
-                yield event
+                yield _after(failures, event) if failures else event
             return
         except AiChatsError as exc:
             if started:
@@ -109,6 +111,7 @@ async def _with_retries(
             wait = policy.wait_before_retry(attempt, exc, extra)
             if wait is None:
                 raise
+            failures.append((selection.name, exc))
         finally:
             await events.aclose()
         attempt += 1
@@ -170,6 +173,16 @@ async def _attempt(
             error.partial_text = "".join(received)
         raise error from exc
     yield _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+
+
+def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:
+    """``event``, and for the ``Finish`` of an attempt that answered after others failed,
+    a ``Finish`` that names them before the failures it already carries (a retried
+    provider's, in a chain)."""
+    if type(event) is not Finish:
+        return event
+    earlier = tuple(Failure.of(name, error) for name, error in failures)
+    return event.model_copy(update={"failures": earlier + event.failures})
 
 
 def _name(error: ProviderError, name: str) -> None:

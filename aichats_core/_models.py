@@ -96,8 +96,24 @@ class Usage(BaseModel):
     completion_tokens: int | None = None
 
 
+class Failure(BaseModel):
+    """An attempt that failed before another answered: a retry, or a provider of a chain."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    error: str
+    """The class name of the error, e.g. ``RateLimitError``."""
+    message: str
+
+    @classmethod
+    def of(cls, provider: str, error: BaseException) -> Failure:
+        return cls(provider=provider, error=type(error).__name__, message=str(error))
+
+
 class Finish(BaseModel):
-    """The last event of every stream: which provider and model answered."""
+    """The last event of every stream: which provider and model answered, after which
+    failures."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -110,6 +126,9 @@ class Finish(BaseModel):
     withheld: tuple[str, ...] = ()
     """The call's options this provider does not declare, given to other providers of the
     chain instead: nothing is dropped without a trace."""
+    failures: tuple[Failure, ...] = ()
+    """The attempts that failed before this one answered, in order (retries and providers
+    of a fallback chain); empty when the first attempt answered."""
 
 
 ResultEvent: TypeAlias = Annotated[

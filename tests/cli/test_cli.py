@@ -96,6 +96,7 @@ def test_chat_reads_the_prompt_from_stdin_and_prints_json_events() -> None:
         "reason": "stop",
         "options": ["base_url"],  # the emulator's
         "withheld": [],
+        "failures": [],
     }
     text = "".join(event["text"] for event in events if event["kind"] == "text")
     assert text.endswith("You said: System: Be brief\nUser: Hi there\nAssistant:")

@@ -71,8 +71,14 @@ async def test_a_chain_gives_each_provider_the_options_it_declares(
     [request] = emulator.requests
     assert request.json["messagesHistory"][0]["content"] == "hi"
     assert "".join(e.text for e in events if isinstance(e, TextChunk)) == default_reply("hi")
+    [failure] = events[-1].failures  # the trail: chatty's 429 came first
+    assert (failure.provider, failure.error) == ("chatty", "RateLimitError")
     assert events[-1] == Finish(
-        provider="aichats", model="gpt-4", options=["base_url", "timeout"], withheld=["max_tokens"]
+        provider="aichats",
+        model="gpt-4",
+        options=["base_url", "timeout"],
+        withheld=["max_tokens"],
+        failures=[failure],
     )
 
 

@@ -60,6 +60,7 @@ def test_events_pickle_and_describe_themselves_by_their_public_names() -> None:
     assert repr(chunk) == "TextChunk(kind='text', text='hi')"
     assert aichats_core.TextChunk.model_json_schema()["title"] == "TextChunk"
     assert sorted(aichats_core.ResultEventAdapter.json_schema()["$defs"]) == [
+        "Failure",
         "Finish",
         "ImageResponse",
         "TextChunk",

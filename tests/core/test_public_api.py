@@ -40,6 +40,7 @@ def test_the_root_package_exports_exactly_its_public_api() -> None:
         "AsyncGeneratorProvider",
         "Client",
         "DeferredOptions",
+        "Failure",
         "Finish",
         "ImageResponse",
         "Message",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import aichats_core
-from aichats_core import Client, Finish, TextChunk
+from aichats_core import Client, Failure, Finish, TextChunk
 from aichats_core._retry import RetryPolicy, is_transient
 from aichats_core.errors import (
     AllProvidersFailedError,
@@ -112,7 +112,11 @@ async def test_fallback_moves_on_before_the_first_event_and_finish_names_who_ans
     up = ScriptedProvider.script("from backup", name="Up")
     with registered("down", down), registered("up", up):
         events = [e async for e in aichats_core.stream(["down", "up"], "Hi")]
-    assert events == [TextChunk(text="from backup"), Finish(provider="up", model="scripted")]
+    failure = Failure(provider="down", error="ProviderConnectionError", message="Down: refused")
+    assert events == [
+        TextChunk(text="from backup"),
+        Finish(provider="up", model="scripted", failures=(failure,)),
+    ]
 
 
 async def test_fallback_after_the_first_event_would_repeat_text_so_it_does_not_happen() -> None:

@@ -126,6 +126,7 @@ def test_stream_yields_text_chunks_then_finish(run_python: RunPython, echo_site:
             "reason": "stop",
             "options": ["chunk_words"],
             "withheld": [],
+            "failures": [],
         },
     ]
 

@@ -223,6 +223,7 @@ async def test_text_streams_back_through_the_whole_chain(
         "reason": "stop",
         "options": ["api_key", "base_url"],
         "withheld": [],
+        "failures": [],
     }
     # The prompt really crossed both hops, as the upstream protocol wants it.
     upstream = chain.emulator.requests[-1].json

@@ -32,7 +32,12 @@ async def test_falling_back_from_a_dead_service_to_another_provider(unused_tcp_p
                 provider_options={"aichats": {"base_url": f"http://127.0.0.1:{unused_tcp_port}"}},
             )
         ]
-    assert events[-1] == Finish(provider="backup", model="scripted")
+    assert events[-1].model_copy(update={"failures": ()}) == Finish(
+        provider="backup", model="scripted"
+    )
+    [failure] = events[-1].failures
+    assert (failure.provider, failure.error) == ("aichats", "ProviderConnectionError")
+    assert f"127.0.0.1:{unused_tcp_port}" in failure.message
     assert "base_url" not in backup.calls[0].options
 
 
