@@ -38,6 +38,7 @@ from aichats_core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
+    from aichats_core._conversation import Conversation, conversation
     from aichats_core._models import (
         Failure,
         Finish,
@@ -58,6 +59,7 @@ __all__ = [
     "AiChatsError",
     "AsyncGeneratorProvider",
     "Client",
+    "Conversation",
     "DeferredOptions",
     "Failure",
     "Finish",
@@ -75,6 +77,7 @@ __all__ = [
     "Usage",
     "__version__",
     "complete",
+    "conversation",
     "errors",
     "get_provider",
     "is_transient",
@@ -89,6 +92,8 @@ __all__ = [
 
 _LAZY = {
     "Client": "aichats_core._client",
+    "Conversation": "aichats_core._conversation",
+    "conversation": "aichats_core._conversation",
     "Failure": "aichats_core._models",
     "Finish": "aichats_core._models",
     "ImageResponse": "aichats_core._models",

@@ -12,7 +12,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._closing import AsyncClosing
-from aichats_core._models import MessageInput
+from aichats_core._history_log import HistoryChoice, open_log
+from aichats_core._models import MessageInput, validate_messages
 from aichats_core._registry import ProviderRegistry
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import (
@@ -22,10 +23,14 @@ from aichats_core._stream import (
     check_targets,
     start,
 )
+from aichats_core._turns import one_turn, recorded
 from aichats_core.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from aichats_core._conversation import Conversation
+    from aichats_core.history import HistoryStore
 
 
 def _merge_provider_options(
@@ -65,10 +70,12 @@ class Client(AsyncClosing):
         provider_options: ProviderOptions | None = None,
         max_connections: int = 100,
         registry: ProviderRegistry | None = None,
+        history: HistoryChoice = None,
         **options: Any,
     ) -> None:
         if max_connections < 0:
             raise InvalidRequestError("max_connections must be 0 (no limit) or more")
+        self._log = open_log(history) if history is not None and history is not False else None
         self._max_connections = max_connections
         self._proxy = proxy
         self._retries = retries
@@ -87,11 +94,22 @@ class Client(AsyncClosing):
         return self
 
     async def aclose(self) -> None:
-        """Close the session this client opened (a session passed in is left to its owner)."""
+        """Close the session this client opened (a session passed in is left to its owner),
+        once the turns it recorded are written to the history."""
         self._closed = True
         if self._owns_session and self._session is not None:
             await self._session.close()
         self._session = None
+        if self._log is not None:
+            import asyncio
+
+            log, self._log = self._log, None
+            await asyncio.to_thread(log.close)
+
+    @property
+    def history(self) -> HistoryStore | None:
+        """Where this client records its calls and conversations (``history=``), or None."""
+        return self._log.store if self._log is not None else None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -122,7 +140,33 @@ class Client(AsyncClosing):
         keep_partial_text: bool = True,
         **options: Any,
     ) -> ResultStream:
-        """Like ``aichats_core.stream``, over this client's session and with its defaults."""
+        """Like ``aichats_core.stream``, over this client's session and with its defaults;
+        recorded in the history as a conversation of one turn when ``history`` is on."""
+        if self._log is None:
+            return self._call(
+                provider, messages, model, proxy, retries, provider_options,
+                keep_partial_text, options,
+            )  # fmt: skip
+        validated = validate_messages(messages)
+        events = self._call(
+            provider, validated, model, proxy, retries, provider_options,
+            keep_partial_text, options,
+        )  # fmt: skip
+        turn = one_turn(provider, validated, model, options)
+        return ResultStream(recorded(events._events, turn, self._log))
+
+    def _call(
+        self,
+        provider: ProviderChoice,
+        messages: str | Iterable[MessageInput],
+        model: str | None,
+        proxy: str | None,
+        retries: int | RetryPolicy | None,
+        provider_options: ProviderOptions | None,
+        keep_partial_text: bool,
+        options: Mapping[str, Any],
+    ) -> ResultStream:
+        """A call with this client's defaults, not recorded (a conversation records its own)."""
         check_targets(provider, provider_options)
         return start(
             provider,
@@ -136,6 +180,34 @@ class Client(AsyncClosing):
             self._registry,
             self._checked,
         )
+
+    def conversation(
+        self,
+        provider: ProviderChoice,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        id: str | None = None,
+        proxy: str | None = None,
+        retries: int | RetryPolicy | None = None,
+        provider_options: ProviderOptions | None = None,
+        **options: Any,
+    ) -> Conversation:
+        """A ``Conversation`` over this client; ``options`` go to every turn. ``id``
+        continues a conversation of this client's history (its turns are sent again; its
+        system message unless ``system`` is given), or names a new one."""
+        from aichats_core._conversation import Conversation, resumed
+
+        if id is not None and self._log is not None:
+            earlier, earlier_system = resumed(self._log.store, id)
+            system = earlier_system if system is None else system
+        else:
+            earlier = ()
+        return Conversation(
+            self, provider, model=model, system=system, id=id, messages=earlier,
+            log=self._log, proxy=proxy, retries=retries, provider_options=provider_options,
+            **options,
+        )  # fmt: skip
 
     def _defaults(self) -> Mapping[str, Any]:
         """The options every call of this client starts from, session included: one

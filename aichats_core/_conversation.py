@@ -1,0 +1,156 @@
+"""``Conversation``: turns that remember what was said before.
+
+Each turn sends the system message, every earlier turn and the new prompt, through a
+``Client`` (or, for ``aichats_core.conversation``, the module-level calls with their
+short-lived sessions). A turn joins the history only once it ends well: a failed turn adds
+nothing, and one cut short adds its partial answer only when asked to (``keep_partial``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from aichats_core._models import Message, MessageInput, validate_messages
+from aichats_core._retry import RetryPolicy
+from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
+from aichats_core._turns import Outcome, Turn, names, provider_name, recorded
+
+if TYPE_CHECKING:
+    from aichats_core._client import Client
+    from aichats_core._history_log import HistoryLog
+    from aichats_core.history import HistoryStore
+
+
+class Conversation:
+    """A conversation with ``provider`` (one, or a fallback chain), turn by turn.
+
+    ``provider``, ``model`` and ``system`` may be changed between turns; ``options`` (and
+    ``proxy``, ``retries``, ``provider_options``) are given to every turn, a turn's own
+    options over them. ``messages`` is the history as the next turn
+    sends it (without its prompt). ``id`` names the conversation in the history store.
+
+    >>> async with Client(history=True) as client:  # doctest: +SKIP
+    ...     chat = client.conversation("aichats", system="Be brief")
+    ...     print(await chat.send("Hello"))
+    ...     async for event in chat.stream("And then?"):
+    ...         print(event)
+    """
+
+    def __init__(
+        self,
+        client: Client | None,
+        provider: ProviderChoice,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        id: str | None = None,
+        messages: Sequence[MessageInput] = (),
+        log: HistoryLog | None = None,
+        proxy: str | None = None,
+        retries: int | RetryPolicy | None = None,
+        provider_options: ProviderOptions | None = None,
+        **options: Any,
+    ) -> None:
+        from aichats_core.history._ids import new_conversation_id
+
+        self.provider = provider
+        self.model = model
+        self.system = system
+        self.options: dict[str, Any] = options
+        self.proxy = proxy
+        self.retries = retries
+        self.provider_options = provider_options
+        self.id = id or new_conversation_id()
+        self._client = client
+        self._log = log
+        self._turns: list[Message] = list(validate_messages(messages)) if messages else []
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The system message (when there is one), then each user and assistant message."""
+        if self.system:
+            return (Message(role="system", content=self.system), *self._turns)
+        return tuple(self._turns)
+
+    def stream(
+        self,
+        prompt: str,
+        *,
+        keep_partial: bool = False,
+        provider: ProviderChoice | None = None,
+        model: str | None = None,
+        **options: Any,
+    ) -> ResultStream:
+        """The answer to ``prompt`` as result events; the turn joins the history when the
+        stream ends with ``Finish``, or, with ``keep_partial``, when it is cut short or
+        closed early after some text (its partial answer). ``provider`` and ``model`` are
+        for this turn only."""
+        messages = (*self.messages, Message(role="user", content=prompt))
+        chosen = self.provider if provider is None else provider
+        call = {**self.options, **options}
+        model = self.model if model is None else model
+        per_provider = self.provider_options
+        if self._client is not None:
+            events = self._client._call(
+                chosen, messages, model, self.proxy, self.retries, per_provider, True, call
+            )
+        else:
+            from aichats_core._stream import stream
+
+            events = stream(
+                chosen, messages, model=model, proxy=self.proxy, retries=self.retries or 0,
+                provider_options=per_provider, **call,
+            )  # fmt: skip
+        turn = Turn(self.id, prompt, provider_name(chosen), model, self.system, names(call))
+
+        def ended(outcome: Outcome) -> None:
+            if outcome.status == "complete" or (keep_partial and outcome.answer):
+                self._turns += (
+                    Message(role="user", content=prompt),
+                    Message(role="assistant", content=outcome.answer),
+                )
+
+        return ResultStream(recorded(events._events, turn, self._log, ended))
+
+    async def send(self, prompt: str, *, keep_partial: bool = False, **options: Any) -> str:
+        """The whole answer to ``prompt`` (its text, or the first image of an image answer)."""
+        return await self.stream(prompt, keep_partial=keep_partial, **options).text()
+
+    def forget(self, turns: int = 1) -> None:
+        """Drop the last ``turns`` exchanges from the history sent (for a retry)."""
+        if turns > 0:
+            del self._turns[-2 * turns :]
+
+
+def resumed(store: HistoryStore, id: str) -> tuple[tuple[Message, ...], str | None]:
+    """The messages of a recorded conversation, to continue it: each turn that has an
+    answer (complete, or interrupted with its partial text), and its last system message."""
+    record = store.conversation(id)
+    messages: list[Message] = []
+    for turn in record.turns:
+        if turn.status != "failed" and turn.answer:
+            messages += (
+                Message(role="user", content=turn.prompt),
+                Message(role="assistant", content=turn.answer),
+            )
+    system = record.turns[-1].system if record.turns else record.system
+    return tuple(messages), system
+
+
+def conversation(
+    provider: ProviderChoice,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    proxy: str | None = None,
+    retries: int | RetryPolicy = 0,
+    provider_options: ProviderOptions | None = None,
+    **options: Any,
+) -> Conversation:
+    """A ``Conversation`` without a ``Client``: each turn is a module-level call with its own
+    short-lived session (nothing to close; a ``Client`` reuses connections instead)."""
+    return Conversation(
+        None, provider, model=model, system=system, proxy=proxy, retries=retries,
+        provider_options=provider_options, **options,
+    )  # fmt: skip
