@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, its ratio against the target, and a JSON record.
 
-Usage: python bench/run.py [stream short_calls image concurrency cold_start] [--quick]
+Usage: python bench/run.py [stream short_calls sync_calls image concurrency cold_start] [--quick]
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold_start, concurrency, image, short_calls, stream
+from bench import cold_start, concurrency, image, short_calls, stream, sync_calls
 
 TARGETS = {
     ("stream", "vs whole body"): 1.25,
     ("stream", "vs line by line"): 0.30,
     ("short_calls", "vs raw aiohttp"): 1.15,
+    ("sync_calls", "complete: sync vs async"): 1.15,
     ("image", "vs raw"): 1.25,
     ("image", "peak memory / image size (aichats)"): 4.0,
     ("cold_start", "aichats providers vs import aiohttp"): 0.60,
@@ -31,6 +32,7 @@ def main(argv: list[str]) -> int:
     chosen = [a for a in argv if not a.startswith("--")] or [
         "stream",
         "short_calls",
+        "sync_calls",
         "image",
         "concurrency",
         "cold_start",
@@ -39,6 +41,7 @@ def main(argv: list[str]) -> int:
     runs = {
         "stream": lambda: asyncio.run(stream.measure(rounds=rounds)),
         "short_calls": lambda: asyncio.run(short_calls.measure(rounds=rounds * 2)),
+        "sync_calls": lambda: asyncio.run(sync_calls.measure(rounds=rounds * 2)),
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),
