@@ -20,6 +20,7 @@ from aichats_core.sync._proxy import (
 if TYPE_CHECKING:
     import aiohttp
 
+    from aichats_core._history_log import HistoryChoice
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
     from aichats_core._stream import ProviderOptions
@@ -63,6 +64,7 @@ class Client(SyncProxy[AsyncClient], Closing):
         provider_options: ProviderOptions | None = None,
         max_connections: int = 100,
         registry: ProviderRegistry | None = None,
+        history: HistoryChoice = None,
         **options: Any,
     ) -> None:
         home = background()
@@ -75,6 +77,7 @@ class Client(SyncProxy[AsyncClient], Closing):
                 provider_options=provider_options,
                 max_connections=max_connections,
                 registry=registry,
+                history=history,
                 **options,
             )
         )

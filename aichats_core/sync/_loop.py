@@ -201,5 +201,7 @@ def _after_fork_in_child() -> None:
     _starting = threading.Lock()  # another thread may have held it when the parent forked
 
 
+# ``atexit`` runs once non-daemon threads have ended, so threads that outlive the main one can
+# still call; thread pools take no more work by then (``asyncio.to_thread`` fails).
 atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_after_fork_in_child)
