@@ -30,6 +30,7 @@ from aichats_core.errors import (
     AiChatsError,
     AllProvidersFailedError,
     InvalidRequestError,
+    ModelNotSupportedError,
     ProviderContractError,
     ProviderError,
     StreamInterruptedError,
@@ -162,6 +163,8 @@ async def _attempt(
     except AiChatsError as exc:
         if isinstance(exc, ProviderError) and not exc.provider:
             _name(exc, selection.name)
+        elif isinstance(exc, ModelNotSupportedError) and not exc.provider:
+            _name_model_error(exc, selection)
         if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
             exc.partial_text = "".join(received)
         raise
@@ -183,6 +186,16 @@ def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:
         return event
     earlier = tuple(Failure.of(name, error) for name, error in failures)
     return event.model_copy(update={"failures": earlier + event.failures})
+
+
+def _name_model_error(error: ModelNotSupportedError, selection: Selection) -> None:
+    """Name the provider in a ``ModelNotSupportedError`` a provider raised without one
+    (g4f's ``ModelNotFoundError(message)``), listing its models when the error does not."""
+    message = str(error)
+    models = error.models or list(selection.provider.models)
+    ModelNotSupportedError.__init__(error, selection.name, error.model or selection.model, models)
+    if not message.startswith("provider '' "):  # the provider's own words: kept, named
+        error.args = (f"{selection.name}: {message}",)
 
 
 def _name(error: ProviderError, name: str) -> None:

@@ -54,7 +54,8 @@ def resolve_model(name: str, provider: type[Provider], model: str | None) -> str
         try:
             resolved: object = get_model(model)
         except ModelNotSupportedError as exc:  # named as registered, the model as asked
-            raise ModelNotSupportedError(name, exc.model or model or "", exc.models) from None
+            models = exc.models or list(getattr(provider, "models", []))
+            raise ModelNotSupportedError(name, exc.model or model or "", models) from None
         except AiChatsError:
             raise
         except BaseException as exc:  # plugin code: contained like a call (see _boundary)

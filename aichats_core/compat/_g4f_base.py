@@ -13,7 +13,7 @@ import random
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 from urllib.parse import urlsplit
 
 from aichats_core._provider import AsyncGeneratorProvider as _CoreGeneratorProvider
@@ -21,7 +21,10 @@ from aichats_core._provider import DeferredOptions
 from aichats_core._provider import ProviderModelMixin as _CoreModelMixin
 from aichats_core.compat._g4f_errors import ModelNotFoundError
 from aichats_core.compat._g4f_responses import to_event
-from aichats_core.errors import ReadTimeoutError
+from aichats_core.errors import ReadTimeoutError, StreamInterruptedError
+
+Messages: TypeAlias = list[dict[str, Any]]
+"""g4f's ``Messages``: what a port receives, a fresh list of plain dicts per attempt."""
 
 _PASSED_APART = frozenset({"cls", "model", "messages", "proxy", "timeout", "stream", "base_url"})
 """Parameters the layer gives a port itself, never as options of the call."""
@@ -59,23 +62,25 @@ class _Parameters:
         return given
 
 
-def option_parameters(port: type) -> dict[str, Any]:
-    """The keyword parameters a port's generators name (its own and those it inherits from
-    other ports), with their defaults: the options a call may give it."""
-    found: dict[str, Any] = {}
-    for klass in reversed(port.__mro__):
+def option_parameters(port: type) -> dict[str, inspect.Parameter]:
+    """The keyword parameters a port's generator names, and those of the ports it
+    inherits from as long as each passes on ``**kwargs``: the options a call may give it."""
+    found: dict[str, inspect.Parameter] = {}
+    for klass in port.__mro__:
         function = getattr(klass.__dict__.get("create_async_generator"), "__func__", None)
         own = getattr(function, "__wrapped__", None)
         if own is None:
             continue
-        for parameter in inspect.signature(own).parameters.values():
+        parameters = inspect.signature(own).parameters.values()
+        for parameter in parameters:
             name = parameter.name
             if parameter.kind not in (parameter.KEYWORD_ONLY, parameter.POSITIONAL_OR_KEYWORD):
                 continue
             if name in _PASSED_APART or name in _NOT_OPTIONS or name.startswith("_"):
                 continue
-            empty = parameter.default is parameter.empty
-            found[name] = None if empty else parameter.default
+            found.setdefault(name, parameter)  # the subclass's own default wins
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters):
+            break  # what it does not take, its parents never see
     return found
 
 
@@ -104,9 +109,17 @@ class _PortOptions(DeferredOptions):
 _END = object()
 
 
-async def _next_within(iterator: AsyncIterator[Any], timeout: float, started: bool) -> Any:
+class _PortMessages(list[dict[str, Any]]):
+    """The plain messages the layer hands a port. A port delegating to another port's
+    generator (``super().create_async_generator(...)``) passes them on, which tells that
+    generator it runs inside a call already: it then yields g4f's items as they are."""
+
+
+async def _next_within(
+    iterator: AsyncIterator[Any], timeout: float, started: bool, given: bool
+) -> Any:
     """The port's next item, or ``ReadTimeoutError`` when it stays silent ``timeout``
-    seconds: the ``timeout`` option holds for ports that do not take it too."""
+    seconds: the ``timeout`` option (or the core's default) holds for every port."""
     scope = asyncio.timeout(timeout)
     try:
         async with scope:
@@ -115,12 +128,17 @@ async def _next_within(iterator: AsyncIterator[Any], timeout: float, started: bo
         return _END
     except TimeoutError:
         if not scope.expired():
-            raise  # the port's own timeout: the core translates it
+            if not started:
+                raise  # the port's own timeout, before any answer: the core translates it
+            raise StreamInterruptedError(
+                "",
+                "the port's own timeout ended the answer (g4f ports mostly bound the whole"
+                " answer with it); a longer 'timeout' option gives it more time",
+            ) from None
         phase = "the next bytes of the answer" if started else "the service to answer"
+        advice = "raise the 'timeout' option" if given else "give a longer 'timeout' option"
         raise ReadTimeoutError(
-            "",
-            f"timed out waiting for {phase} after {timeout:g}s; raise the 'timeout' option"
-            " if the service is slow",
+            "", f"timed out waiting for {phase} after {timeout:g}s; {advice} if it is slow"
         ) from None
 
 
@@ -133,34 +151,52 @@ def _wrapped(function: Callable[..., Any]) -> classmethod[Any, Any, Any]:
         cls: type, /, model: str, messages: Iterable[Mapping[str, Any]],
         proxy: str | None = None, **kwargs: Any,
     ) -> AsyncGenerator[Any, None]:  # fmt: skip
+        if isinstance(messages, _PortMessages):  # called by a port: pass its items on
+            given = {"proxy": proxy} if parameters.takes("proxy") else {}
+            inner = aiter(function(cls, model, messages, **given, **kwargs))
+            try:
+                async for item in inner:
+                    yield item
+            finally:
+                await _close(inner)
+            return
         base_url = kwargs.pop("base_url", None)
         timeout = kwargs.pop("timeout", None)
         kwargs.pop("session", None)  # the port opens its own aiohttp sessions
         target = _rebased(cls, base_url) if base_url else cls
-        plain = [dict(message) for message in messages]  # the port's own, to change at will
+        plain = _PortMessages(dict(message) for message in messages)  # the port's, to change
         items = function(target, model, plain, **parameters.arguments(proxy, timeout), **kwargs)
         iterator = aiter(items)
+        bound = timeout if timeout is not None else _default_timeout()
         try:
-            if timeout is None:
-                async for item in iterator:
-                    event = to_event(item)
-                    if event is not None:
-                        yield event
-                return
             started = False
-            while (item := await _next_within(iterator, timeout, started)) is not _END:
+            while (
+                item := await _next_within(iterator, bound, started, timeout is not None)
+            ) is not _END:
                 started = True
                 event = to_event(item)
                 if event is not None:
                     yield event
         finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await _close(iterator)
 
     create_async_generator.__doc__ = function.__doc__
     create_async_generator.__wrapped__ = function  # type: ignore[attr-defined]
     return classmethod(create_async_generator)
+
+
+async def _close(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _default_timeout() -> float:
+    """The core's bound on each silence, for calls that give no ``timeout``, as native
+    providers have it (importing ``aichats_core.http`` imports aiohttp: ports need it)."""
+    from aichats_core.http import DEFAULT_TIMEOUT
+
+    return DEFAULT_TIMEOUT
 
 
 _URL_SUFFIXES = ("_endpoint", "_url", "_base")
@@ -190,7 +226,35 @@ def _rebased(provider: type, base_url: str) -> type:
     return type(provider.__name__, (provider,), attributes)
 
 
-class AsyncGeneratorProvider(_CoreGeneratorProvider):
+if TYPE_CHECKING:
+
+    class _Base:
+        """What type checkers see of the core's base: its attributes, and g4f's signature
+        for the generator that ports override (the core's takes frozen messages)."""
+
+        url: ClassVar[str]
+        working: ClassVar[bool]
+        supports_stream: ClassVar[bool]
+        supports_message_history: ClassVar[bool]
+        default_model: ClassVar[str]
+        models: ClassVar[list[str]]
+        transient_statuses: ClassVar[frozenset[int] | set[int]]
+
+        @classmethod
+        def create_async_generator(
+            cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+        ) -> AsyncIterator[Any]: ...
+
+        @classmethod
+        async def create_async(
+            cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+        ) -> str: ...
+
+else:
+    _Base = _CoreGeneratorProvider
+
+
+class AsyncGeneratorProvider(_Base):
     """g4f's ``AsyncGeneratorProvider``: write ``create_async_generator`` as for g4f.
 
     Its ``create_async_generator`` receives ``model``, a fresh list of plain dict messages,
@@ -227,10 +291,10 @@ class ProviderModelMixin(_CoreModelMixin):
         if not model:
             return cls.default_model
         target = cls.model_aliases.get(model)
-        if isinstance(target, list):
-            return random.choice(target)  # spreading calls: no secret
         if target is not None:
-            return target
+            chosen = random.choice(target) if isinstance(target, list) else target  # no secret
+            cls.last_model = chosen
+            return chosen
         if cls.models and model not in cls.models and not _an_alias_target(cls, model):
             raise ModelNotFoundError(
                 f"Model not found: {model!r} in {cls.__name__}; valid models: {cls.models}",

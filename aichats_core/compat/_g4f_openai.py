@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar
 
 from aichats_core.compat._g4f_base import AsyncGeneratorProvider, ProviderModelMixin
-from aichats_core.compat._g4f_errors import ResponseError
+from aichats_core.compat._g4f_errors import MissingAuthError, ResponseError
 from aichats_core.compat._g4f_helpers import filter_none
 from aichats_core.compat._g4f_responses import FinishReason, ResponseType, Usage
 
@@ -27,7 +27,7 @@ class OpenaiTemplate(AsyncGeneratorProvider, ProviderModelMixin):
     supports_system_message = True
 
     @classmethod
-    async def create_async_generator(  # type: ignore[override]  # g4f's, wrapped by the class
+    async def create_async_generator(
         cls,
         model: str,
         messages: list[dict[str, Any]],
@@ -47,6 +47,10 @@ class OpenaiTemplate(AsyncGeneratorProvider, ProviderModelMixin):
         from aichats_core.http import HttpSession
 
         key = api_key or cls.api_key
+        if cls.needs_auth and not key:
+            raise MissingAuthError(
+                "this service needs an API key: give the api_key option (-o NAME.api_key=...)"
+            )
         base = (api_base or cls.api_base).rstrip("/")
         endpoint = api_endpoint or cls.api_endpoint or f"{base}/chat/completions"
         body = {

@@ -108,11 +108,14 @@ class ImageResponse(ResponseType):
 
     def get_list(self) -> list[str]:
         urls = [self.urls] if isinstance(self.urls, str) else list(self.urls)
-        return [url for url in urls if isinstance(url, str) and url]  # drop what is no URL
+        return [url for url in urls if isinstance(url, str) and url]
 
 
 class ImagePreview(ImageResponse):
     """An image shown while the final one is made; dropped (the final one follows)."""
+
+
+_IMAGE_SCHEMES = ("http://", "https://", "data:")
 
 
 def to_event(item: object) -> object | None:
@@ -121,9 +124,13 @@ def to_event(item: object) -> object | None:
     if isinstance(item, str) or not isinstance(item, ResponseType):
         return item  # text, an aichats event, or garbage the core reports as the port's bug
     if isinstance(item, ImageResponse) and not isinstance(item, ImagePreview):
-        images = item.get_list()
+        given = item.get_list()
+        images = [url for url in given if url.startswith(_IMAGE_SCHEMES)]
         if not images:
-            return None
+            from aichats_core.compat._g4f_errors import ResponseError
+
+            held = f" (it holds {given[0]!r:.60}; join it to the service's URL)" if given else ""
+            raise ResponseError(f"the image answer holds no http(s) or data: URL{held}")
         from aichats_core._models import ImageResponse as Images
 
         return Images(images=images, alt=item.alt or "")

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 from aichats_core.compat import _g4f_debug as debug
-from aichats_core.compat._g4f_base import AsyncGeneratorProvider, ProviderModelMixin
+from aichats_core.compat._g4f_base import AsyncGeneratorProvider, Messages, ProviderModelMixin
 from aichats_core.compat._g4f_errors import (
     MissingAuthError,
     MissingRequirementsError,
@@ -111,8 +111,6 @@ __all__ = [
     "to_string",
 ]
 
-Messages: TypeAlias = list[dict[str, Any]]
-"""g4f's ``Messages``: what a port receives, a fresh list of plain dicts per attempt."""
 AsyncResult: TypeAlias = AsyncIterator["str | ResponseType"]
 """g4f's ``AsyncResult``: the return annotation of ``create_async_generator``."""
 Cookies: TypeAlias = dict[str, str]

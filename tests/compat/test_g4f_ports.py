@@ -47,6 +47,7 @@ from aichats_core.errors import (
     RateLimitError,
     ReadTimeoutError,
     ResponseFormatError,
+    StreamInterruptedError,
 )
 from aichats_core.options import option_fields
 from aichats_core.testing import registered
@@ -502,3 +503,143 @@ def test_a_port_without_a_generator_is_refused_at_registration() -> None:
 
     with pytest.raises(aichats_core.errors.PluginLoadError, match="create_async_generator"):
         aichats_core.register_provider("empty", Empty)
+
+
+# -- what the review found ---------------------------------------------------------------------
+
+
+class Steady(AsyncGeneratorProvider):
+    """Takes ``timeout`` and, as g4f ports do, bounds the whole answer with it."""
+
+    url = "https://steady.invalid"
+    default_model = "s"
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, timeout: float = 120, **kwargs: Any
+    ) -> AsyncResult:
+        async with asyncio.timeout(timeout):  # the port's own bound on the whole answer
+            for word in ("a ", "b ", "c ", "d "):
+                yield word
+                await asyncio.sleep(0.15)
+
+
+async def test_a_ports_own_timeout_after_text_is_an_interruption_with_the_text() -> None:
+    with registered("steady", Steady):
+        with pytest.raises(StreamInterruptedError, match="port's own timeout") as caught:
+            await collect("steady", "hi", timeout=0.4)  # no silence is longer than 0.15 s
+        assert text_of(await collect("steady", "hi", timeout=5)) == "a b c d "
+    assert caught.value.partial_text.startswith("a b ")
+    assert caught.value.provider == "steady"
+
+
+async def test_without_a_timeout_the_cores_default_bounds_each_silence(
+    service: tuple[Service, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, url = service
+    monkeypatch.setattr("aichats_core.compat._g4f_base._default_timeout", lambda: 0.3)
+    with (
+        registered("unbounded", Unbounded),
+        pytest.raises(ReadTimeoutError, match="give a longer 'timeout' option"),
+    ):
+        await collect("unbounded", "/slow", base_url=url)
+
+
+class Picky(AsyncGeneratorProvider, ProviderModelMixin):
+    url = "https://picky.invalid"
+    default_model = "a"
+    models = ["a", "b"]  # noqa: RUF012
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, **kwargs: Any
+    ) -> AsyncResult:
+        if model == "b":
+            raise ModelNotFoundError("Model b is not available right now")
+        yield "ok"
+        if False:  # pragma: no cover - makes this an async generator above the raise
+            yield ""
+
+
+async def test_a_model_error_raised_in_the_generator_is_named() -> None:
+    with registered("picky", Picky), pytest.raises(ModelNotSupportedError) as caught:
+        await collect("picky", "hi", model="b")
+    assert caught.value.provider == "picky"
+    assert caught.value.models == ["a", "b"]
+    assert str(caught.value) == "picky: Model b is not available right now"
+
+
+class Rewritten(Keyed):
+    """Re-implements the generator without ``**kwargs``: its parent's options are not its."""
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, seed: int = 1
+    ) -> AsyncResult:
+        yield f"seed {seed}"
+
+
+async def test_a_subclass_without_kwargs_does_not_inherit_its_parents_options() -> None:
+    with registered("rewritten", Rewritten):
+        assert text_of(await collect("rewritten", "hi", seed=2)) == "seed 2"
+        with pytest.raises(InvalidOptionError, match="api_key"):
+            aichats_core.stream("rewritten", "hi", api_key="k")
+
+
+class Inspecting(Parent):
+    """Delegates to its parent and checks the items as a g4f subclass does."""
+
+    @classmethod
+    async def create_async_generator(
+        cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
+    ) -> AsyncResult:
+        async for item in super().create_async_generator(model, messages, proxy, **kwargs):
+            if isinstance(item, TitleGeneration):
+                yield f"[title: {item.title}]"
+            else:
+                yield item
+
+
+async def test_a_delegating_subclass_sees_g4fs_items(service: tuple[Service, str]) -> None:
+    _, url = service
+    with registered("inspecting", Inspecting):
+        got = await collect("inspecting", "hi", base_url=url)
+    assert text_of(got).endswith("[title: a title]")
+
+
+async def test_simple_annotations_type_the_options(service: tuple[Service, str]) -> None:
+    state, url = service
+    with registered("keyed", Keyed):
+        await collect("keyed", "hi", base_url=url, api_key=123456)  # as -o reads digits
+        with pytest.raises(InvalidOptionError, match="temperature"):
+            aichats_core.stream("keyed", "hi", temperature="warm")
+    assert state.bodies[0]["api_key"] == "123456"
+
+
+class Locked(OpenaiTemplate):
+    url = "https://locked.invalid"
+    api_base = "https://api.locked.invalid/v1"
+    needs_auth = True
+    default_model = "m"
+
+
+async def test_openai_template_needing_a_key_says_so_before_sending(
+    service: tuple[Service, str],
+) -> None:
+    state, url = service
+    with (
+        registered("locked", Locked),
+        pytest.raises(aichats_core.errors.ProviderError, match="api_key option") as caught,
+    ):
+        await collect("locked", "hi", base_url=url)
+    assert caught.value.provider == "locked"
+    assert state.bodies == []
+
+
+def test_an_image_answer_without_a_usable_url_is_an_error() -> None:
+    from aichats_core.compat._g4f_responses import to_event
+
+    with pytest.raises(ResponseFormatError, match="no http"):
+        to_event(ImageResponse("/images/relative.png"))
+    with pytest.raises(ResponseFormatError, match="no http"):
+        to_event(ImageResponse([]))

@@ -17,6 +17,10 @@ from aichats_core import (
     TextChunk,
     Usage,
 )
+from aichats_core.compat.g4f import AsyncGeneratorProvider as G4FProvider
+from aichats_core.compat.g4f import AsyncResult, FinishReason, format_prompt
+from aichats_core.compat.g4f import Messages as G4FMessages
+from aichats_core.compat.g4f import ProviderModelMixin as G4FModels
 from aichats_core.errors import AiChatsError, RateLimitError, StreamInterruptedError
 from aichats_core.types import MessageInput, Messages, ProviderItem
 
@@ -63,3 +67,24 @@ async def use() -> str:
         return exc.partial_text
     except AiChatsError:
         return "".join(parts)
+
+
+# -- a g4f port, as the porting guide writes it ------------------------------------------------
+
+
+class Ported(G4FProvider, G4FModels):
+    url = "https://ported.invalid"
+    default_model = "p"
+
+    @classmethod
+    async def create_async_generator(
+        cls,
+        model: str,
+        messages: G4FMessages,
+        proxy: str | None = None,
+        api_key: str | None = None,
+        **kwargs: Any,
+    ) -> AsyncResult:
+        messages.append({"role": "user", "content": "more"})
+        yield format_prompt(messages)
+        yield FinishReason("stop")
