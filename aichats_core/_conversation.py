@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aichats_core._models import Message, MessageInput, validate_messages
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
-from aichats_core._turns import Outcome, Turn, names, provider_name, recorded
+from aichats_core._turns import Outcome, Turn, recorded
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
@@ -102,7 +102,7 @@ class Conversation:
                 chosen, messages, model=model, proxy=self.proxy, retries=self.retries or 0,
                 provider_options=per_provider, **call,
             )  # fmt: skip
-        turn = Turn(self.id, prompt, provider_name(chosen), model, self.system, names(call))
+        turn = Turn(self.id, prompt, chosen, model, self.system, tuple(call))
 
         def ended(outcome: Outcome) -> None:
             if outcome.status == "complete" or (keep_partial and outcome.answer):

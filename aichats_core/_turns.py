@@ -19,12 +19,13 @@ from aichats_core.errors import AiChatsError, AllProvidersFailedError, ProviderE
 
 if TYPE_CHECKING:
     from aichats_core._history_log import HistoryLog
+    from aichats_core.history import TurnRecord
 
 
 @dataclass
 class Outcome:
-    """How a turn ended: ``status`` (``complete``, ``interrupted``, ``failed``), the answer
-    received (partial unless complete), and who answered (from ``Finish``, when it came)."""
+    """How a turn ended, for its conversation: ``status`` (``complete``, ``interrupted``,
+    ``failed``), the answer received (partial unless complete), and ``Finish`` if it came."""
 
     status: str
     answer: str
@@ -33,15 +34,18 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Turn:
-    """What a turn's record needs besides its events."""
+    """What a turn's record needs besides its events. Names and ids are worked out by the
+    history's writer thread, off the event loop."""
 
-    conversation_id: str
+    conversation_id: str | None
+    """None: a new conversation of this one turn (a one-shot call)."""
     prompt: str
-    provider: str
-    """The provider asked (the first of a chain), for turns that end without ``Finish``."""
+    provider: Any
+    """What the call asked for (a name, a class, or a chain), for turns without ``Finish``."""
     model: str | None
     system: str | None
     options: tuple[str, ...]
+    """The names of the call's options, as given."""
 
 
 def one_turn(
@@ -49,13 +53,13 @@ def one_turn(
 ) -> Turn:
     """The record of a one-shot call: a new conversation whose prompt is the last user
     message (the history before it is the caller's, sent again each call)."""
-    from aichats_core.history._ids import new_conversation_id
+    prompt = messages[-1].content if messages[-1].role == "user" else _last_prompt(messages)
+    system = messages[0].content if messages[0].role == "system" else None
+    return Turn(None, prompt, provider, model, system, tuple(options))
 
-    prompt = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    system = next((m.content for m in messages if m.role == "system"), None)
-    return Turn(
-        new_conversation_id(), prompt, provider_name(provider), model, system, names(options)
-    )
+
+def _last_prompt(messages: tuple[Message, ...]) -> str:
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
 
 
 def provider_name(provider: Any) -> str:
@@ -64,11 +68,6 @@ def provider_name(provider: Any) -> str:
     if not isinstance(provider, str | type):
         provider = next(iter(provider), "")
     return provider if isinstance(provider, str) else getattr(provider, "__name__", "")
-
-
-def names(options: Mapping[str, Any]) -> tuple[str, ...]:
-    """The names of a call's options (never their values), ``session`` aside."""
-    return tuple(sorted(name for name in options if name != "session"))
 
 
 def answer_of(parts: list[str], images: list[str]) -> str:
@@ -86,8 +85,9 @@ async def recorded(
     log: HistoryLog | None,
     ended: Callable[[Outcome], None] | None = None,
 ) -> AsyncGenerator[Event, None]:
-    """``events`` unchanged; when they end, the turn goes to ``log`` and ``ended``."""
-    started_at = datetime.now(UTC)
+    """``events`` unchanged; when they end, the turn goes to ``log`` and ``ended``. On the
+    loop, only the clock is read and the events kept: the record is made by the writer."""
+    wall = time.time()
     started = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
@@ -116,46 +116,61 @@ async def recorded(
         raise
     finally:
         await events.aclose()
-        outcome = Outcome(status, answer_of(parts, images), finish)
+        end = time.perf_counter()
         if log is not None:
-            log.submit(_record(turn, outcome, error, started_at, started, first, usage))
+            log.submit(
+                Ended(turn, status, parts, images, finish, usage, error, wall, started, first, end)
+            )
         if ended is not None:
-            ended(outcome)
+            ended(Outcome(status, answer_of(parts, images), finish))
 
 
-def _record(
-    turn: Turn,
-    outcome: Outcome,
-    error: AiChatsError | None,
-    started_at: datetime,
-    started: float,
-    first: float | None,
-    usage: Usage | None,
-) -> Any:
-    from aichats_core.history import TurnRecord
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """A turn as it ended, made into a ``TurnRecord`` by the history's writer thread."""
 
-    finish = outcome.finish
-    now = time.perf_counter()
-    attempts = [failure.model_dump() for failure in finish.failures] if finish else []
-    if isinstance(error, AllProvidersFailedError):
-        attempts += [_attempt(name, failure) for name, failure in error.errors]
-    provider = finish.provider if finish else _provider_of(error, turn.provider)
-    return TurnRecord(
-        conversation_id=turn.conversation_id,
-        prompt=turn.prompt,
-        answer=outcome.answer,
-        provider=provider,
-        model=finish.model if finish else (turn.model or ""),
-        status=outcome.status,
-        started_at=started_at,
-        duration_ms=(now - started) * 1000,
-        first_event_ms=None if first is None else (first - started) * 1000,
-        usage=_counts(usage),
-        attempts=tuple(attempts),
-        error=None if error is None else str(error),
-        options=finish.options if finish else turn.options,
-        system=turn.system,
-    )
+    turn: Turn
+    status: str
+    parts: list[str]
+    images: list[str]
+    finish: Finish | None
+    usage: Usage | None
+    error: AiChatsError | None
+    wall: float
+    started: float
+    first: float | None
+    end: float
+
+    def to_record(self) -> TurnRecord:
+        from aichats_core.history import TurnRecord
+        from aichats_core.history._ids import new_conversation_id
+
+        turn, finish, error = self.turn, self.finish, self.error
+        attempts = [failure.model_dump() for failure in finish.failures] if finish else []
+        if isinstance(error, AllProvidersFailedError):
+            attempts += [_attempt(name, failure) for name, failure in error.errors]
+        if finish is not None:
+            provider, model, options = finish.provider, finish.model, finish.options
+        else:
+            provider = _provider_of(error, provider_name(turn.provider))
+            model = turn.model or ""
+            options = tuple(sorted(name for name in turn.options if name != "session"))
+        return TurnRecord(
+            conversation_id=turn.conversation_id or new_conversation_id(),
+            prompt=turn.prompt,
+            answer=answer_of(self.parts, self.images),
+            provider=provider,
+            model=model,
+            status=self.status,
+            started_at=datetime.fromtimestamp(self.wall, UTC),
+            duration_ms=(self.end - self.started) * 1000,
+            first_event_ms=None if self.first is None else (self.first - self.started) * 1000,
+            usage=_counts(self.usage),
+            attempts=tuple(attempts),
+            error=None if error is None else str(error),
+            options=options,
+            system=turn.system,
+        )
 
 
 def _attempt(provider: str, error: BaseException) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, its ratio against the target, and a JSON record.
 
-Usage: python bench/run.py [stream short_calls sync_calls image concurrency cold_start] [--quick]
+Usage: python bench/run.py [BENCHMARK ...] [--quick], where BENCHMARK is one of stream,
+short_calls, sync_calls, history_calls, image, concurrency, cold_start (all by default).
 """
 
 from __future__ import annotations
@@ -14,13 +15,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold_start, concurrency, image, short_calls, stream, sync_calls
+from bench import (
+    cold_start,
+    concurrency,
+    history_calls,
+    image,
+    short_calls,
+    stream,
+    sync_calls,
+)
 
 TARGETS = {
     ("stream", "vs whole body"): 1.25,
     ("stream", "vs line by line"): 0.30,
     ("short_calls", "vs raw aiohttp"): 1.15,
     ("sync_calls", "complete: sync vs async"): 1.15,
+    ("history_calls", "history vs none"): 1.05,
     ("image", "vs raw"): 1.25,
     ("image", "peak memory / image size (aichats)"): 4.0,
     ("cold_start", "aichats providers vs import aiohttp"): 0.60,
@@ -33,6 +43,7 @@ def main(argv: list[str]) -> int:
         "stream",
         "short_calls",
         "sync_calls",
+        "history_calls",
         "image",
         "concurrency",
         "cold_start",
@@ -42,6 +53,7 @@ def main(argv: list[str]) -> int:
         "stream": lambda: asyncio.run(stream.measure(rounds=rounds)),
         "short_calls": lambda: asyncio.run(short_calls.measure(rounds=rounds * 2)),
         "sync_calls": lambda: asyncio.run(sync_calls.measure(rounds=rounds * 2)),
+        "history_calls": lambda: asyncio.run(history_calls.measure(rounds=rounds * 2)),
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),

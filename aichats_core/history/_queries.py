@@ -51,3 +51,16 @@ CONVERSATION = "SELECT id, system, created_at, updated_at FROM conversations WHE
 TURNS = "SELECT * FROM turns WHERE conversation_id = ? ORDER BY seq"
 
 BY_PREFIX = "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 10"
+
+INDEX_NEW_TURNS = """
+INSERT INTO turns_text (rowid, prompt, answer)
+SELECT id, prompt, answer FROM turns
+WHERE id > (SELECT indexed_upto FROM turns_text_state) ORDER BY id
+"""
+"""Index the turns recorded since the last search (the index lags the turns: see v3)."""
+
+INDEXED_UPTO_LAST = (
+    "UPDATE turns_text_state SET indexed_upto = (SELECT coalesce(max(id), 0) FROM turns)"
+)
+"""After indexing, or after a delete: every remaining turn is indexed, and new ones (whose
+ids may reuse deleted ones) are not."""

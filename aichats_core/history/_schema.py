@@ -63,7 +63,29 @@ INSERT INTO turns_text (turns_text) VALUES ('rebuild');
 and filled from the turns already there), and each turn's own system prompt, which v1 kept
 only per conversation."""
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+DROP TRIGGER turns_text_insert;
+DROP TRIGGER turns_text_delete;
+DROP TRIGGER turns_text_update;
+CREATE TABLE turns_text_state (indexed_upto INTEGER NOT NULL);
+INSERT INTO turns_text_state (indexed_upto) SELECT coalesce(max(id), 0) FROM turns;
+CREATE TRIGGER turns_text_delete AFTER DELETE ON turns
+WHEN old.id <= (SELECT indexed_upto FROM turns_text_state) BEGIN
+    INSERT INTO turns_text (turns_text, rowid, prompt, answer)
+    VALUES ('delete', old.id, old.prompt, old.answer);
+END;
+CREATE TRIGGER turns_text_update AFTER UPDATE OF prompt, answer ON turns
+WHEN old.id <= (SELECT indexed_upto FROM turns_text_state) BEGIN
+    INSERT INTO turns_text (turns_text, rowid, prompt, answer)
+    VALUES ('delete', old.id, old.prompt, old.answer);
+    INSERT INTO turns_text (rowid, prompt, answer) VALUES (new.id, new.prompt, new.answer);
+END;
+"""
+"""The search index is brought up to date when searched, not at each turn: indexing cost
+half of a turn's write, which a writer thread takes from the calls on a small machine.
+``indexed_upto`` is the last turn indexed; later ones are indexed by the next search."""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 VERSION = len(MIGRATIONS)
 
 

@@ -86,13 +86,28 @@ class HistoryStore:
 
     def record(self, turn: TurnRecord) -> None:
         """Append ``turn`` to its conversation (created when new) as its next ``seq``."""
+        self.record_many((turn,))
+
+    def record_many(self, turns: Iterable[TurnRecord]) -> None:
+        """Append each turn, in order, in one transaction (one commit for many turns: what
+        a background writer does with the turns queued meanwhile)."""
+        rows = [self._row(turn) for turn in turns]
+
+        def append(connection: sqlite3.Connection) -> None:
+            connection.executemany(sql.UPSERT_CONVERSATION, rows)
+            connection.executemany(sql.APPEND_TURN, rows)  # in order: each gets the next seq
+
+        if rows:
+            self._write(append)
+
+    def _row(self, turn: TurnRecord) -> dict[str, Any]:
         started = timestamp(turn.started_at)
         ended = timestamp(turn.started_at + timedelta(milliseconds=turn.duration_ms))
         attempts = [
             {**attempt, "message": self._scrub(attempt.get("message", ""))}
             for attempt in turn.attempts
         ]
-        row = {
+        return {
             "conversation_id": turn.conversation_id,
             "prompt": turn.prompt,
             "answer": turn.answer,
@@ -110,12 +125,6 @@ class HistoryStore:
             "ended_at": ended,
         }
 
-        def append(connection: sqlite3.Connection) -> None:
-            connection.execute(sql.UPSERT_CONVERSATION, row)
-            connection.execute(sql.APPEND_TURN, row)
-
-        self._write(append)
-
     def conversations(self, limit: int | None = 20) -> list[ConversationSummary]:
         """The conversations, the most recently updated first (all of them for ``None``)."""
         return self._summaries(sql.SUMMARIES.format(where=""), {"limit": _limit(limit)})
@@ -128,6 +137,10 @@ class HistoryStore:
         if not words:
             raise InvalidRequestError("nothing to search for: the search text is empty")
         query = " ".join('"' + word.replace('"', '""') + '"' for word in words)
+        with self._reading() as connection:
+            if connection is None:
+                return []
+        self._write(_index_new_turns)
         return self._summaries(
             sql.SUMMARIES.format(where=sql.MATCHING), {"query": query, "limit": _limit(limit)}
         )
@@ -160,8 +173,10 @@ class HistoryStore:
 
         def delete(connection: sqlite3.Connection) -> None:
             full = self._resolve(connection, id)
+            _index_new_turns(connection)  # so that the index and the turns stay in step
             connection.execute("DELETE FROM turns WHERE conversation_id = ?", (full,))
             connection.execute("DELETE FROM conversations WHERE id = ?", (full,))
+            connection.execute(sql.INDEXED_UPTO_LAST)
 
         with self._reading() as connection:
             if connection is None:
@@ -258,6 +273,11 @@ class HistoryStore:
             raise
         self._connection = connection
         return connection
+
+
+def _index_new_turns(connection: sqlite3.Connection) -> None:
+    connection.execute(sql.INDEX_NEW_TURNS)
+    connection.execute(sql.INDEXED_UPTO_LAST)
 
 
 def _create(path: Path) -> None:

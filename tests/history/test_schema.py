@@ -77,12 +77,56 @@ def test_a_v1_database_is_migrated_keeping_its_turns_and_becomes_searchable(
         raw.close()
 
 
+def _integrity(path: Path) -> None:
+    raw = _raw(path)
+    try:
+        raw.execute("INSERT INTO turns_text (turns_text) VALUES ('integrity-check')")
+    finally:
+        raw.close()
+
+
+def test_a_v2_database_keeps_its_index_and_indexes_later_turns_when_searched(
+    db_path: Path,
+) -> None:
+    _build_v1(db_path)
+    raw = _raw(db_path)
+    try:  # v2: the index kept by triggers at each turn
+        raw.execute("BEGIN")
+        for statement in statements(MIGRATIONS[1]):
+            raw.execute(statement)
+        raw.execute("PRAGMA user_version = 2")
+        raw.execute("COMMIT")
+    finally:
+        raw.close()
+    with HistoryStore(db_path) as store:
+        assert {s.id for s in store.search("zebras")} == {"c1", "c2"}
+        store.record(make_turn("c3", "quokkas"))
+        assert [s.id for s in store.search("quokkas")] == ["c3"]
+    _integrity(db_path)
+
+
+def test_removing_the_newest_conversation_keeps_the_index_in_step(db_path: Path) -> None:
+    """Turn ids of removed turns are reused by SQLite: such a turn must still be indexed."""
+    with HistoryStore(db_path) as store:
+        store.record(make_turn("a", "alpacas"))
+        store.record(make_turn("b", "bonobos"))
+        assert [s.id for s in store.search("bonobos")] == ["b"]
+        store.remove("b")  # the turn with the highest id
+        store.record(make_turn("c", "capybaras"))  # gets b's turn id again
+        store.record(make_turn("d", "dingos"))
+        store.remove("d")  # never indexed: removed without touching the index
+        assert store.search("bonobos") == []
+        assert [s.id for s in store.search("capybaras")] == ["c"]
+        assert [s.id for s in store.search("alpacas")] == ["a"]
+    _integrity(db_path)
+
+
 def test_a_fresh_database_is_at_the_latest_version(db_path: Path) -> None:
     with HistoryStore(db_path) as store:
         store.record(make_turn("fresh"))
     raw = _raw(db_path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone() == (VERSION,) == (2,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (VERSION,) == (3,)
     finally:
         raw.close()
 
