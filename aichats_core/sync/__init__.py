@@ -22,13 +22,15 @@ from aichats_core import _public_path
 from aichats_core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from aichats_core.sync._api import Client, complete, stream
+    from aichats_core.sync._api import Client, Conversation, complete, conversation, stream
     from aichats_core.sync._iterate import SyncResultStream
 
-__all__ = ["Client", "SyncResultStream", "complete", "stream"]
+__all__ = ["Client", "Conversation", "SyncResultStream", "complete", "conversation", "stream"]
 
 _LAZY = {
     "Client": "aichats_core.sync._api",
+    "Conversation": "aichats_core.sync._api",
+    "conversation": "aichats_core.sync._api",
     "SyncResultStream": "aichats_core.sync._iterate",
     "complete": "aichats_core.sync._api",
     "stream": "aichats_core.sync._api",

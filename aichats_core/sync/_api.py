@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
-from aichats_core import _stream
+from aichats_core import _conversation, _stream
 from aichats_core._client import Client as AsyncClient
+from aichats_core._conversation import Conversation as AsyncConversation
 from aichats_core.sync._closing import Closing
 from aichats_core.sync._loop import background
 from aichats_core.sync._proxy import (
@@ -21,11 +22,12 @@ if TYPE_CHECKING:
     import aiohttp
 
     from aichats_core._history_log import HistoryChoice
+    from aichats_core._models import Message
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
-    from aichats_core._stream import ProviderOptions
+    from aichats_core._stream import ProviderChoice, ProviderOptions
 
-__all__ = ["Client", "complete", "stream"]
+__all__ = ["Client", "Conversation", "complete", "conversation", "stream"]
 
 complete = blocking_function(
     _stream.complete,
@@ -42,6 +44,74 @@ stream = streaming_function(
     Takes what ``aichats_core.stream`` takes and checks it at the call, before any network,
     raising what it raises. Iterating starts the request.""",
 )
+
+
+class Conversation(SyncProxy[AsyncConversation]):
+    """A blocking ``aichats_core.Conversation``: ``send`` waits for the answer, ``stream``
+    iterates it; ``provider``, ``model``, ``system`` and ``options`` may change between
+    turns. Its turns run on the sync API's loop, one at a time."""
+
+    send = blocking(AsyncConversation, lambda conversation: conversation.send)
+    stream = streaming(AsyncConversation, lambda conversation: conversation.stream)
+
+    @property
+    def id(self) -> str:
+        return self._target.id
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return self._target.messages
+
+    @property
+    def provider(self) -> ProviderChoice:
+        return self._target.provider
+
+    @provider.setter
+    def provider(self, value: ProviderChoice) -> None:
+        self._target.provider = value
+
+    @property
+    def model(self) -> str | None:
+        return self._target.model
+
+    @model.setter
+    def model(self, value: str | None) -> None:
+        self._target.model = value
+
+    @property
+    def system(self) -> str | None:
+        return self._target.system
+
+    @system.setter
+    def system(self, value: str | None) -> None:
+        self._target.system = value
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self._target.options
+
+    def forget(self, turns: int = 1) -> None:
+        """Drop the last ``turns`` exchanges from the history sent (for a retry)."""
+        self._target.forget(turns)
+
+
+def conversation(
+    provider: ProviderChoice,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    **options: Any,
+) -> Conversation:
+    """A blocking ``Conversation`` without a ``Client`` (each turn with its own short-lived
+    session), as ``aichats_core.conversation``."""
+    home = background()
+    target = home.run(
+        called(_conversation.conversation, provider, model=model, system=system, **options)
+    )
+    return Conversation(target, home)
+
+
+conversation.__module__ = "aichats_core.sync"  # as the module-level calls above
 
 
 class Client(SyncProxy[AsyncClient], Closing):
@@ -86,6 +156,25 @@ class Client(SyncProxy[AsyncClient], Closing):
 
     complete = blocking(AsyncClient, lambda client: client.complete)
     stream = streaming(AsyncClient, lambda client: client.stream)
+
+    def conversation(
+        self,
+        provider: ProviderChoice,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        id: str | None = None,
+        **options: Any,
+    ) -> Conversation:
+        """A blocking ``Conversation`` over this client, as the async ``conversation``."""
+        home = self._here()
+        target = home.run(
+            called(
+                self._target.conversation, provider, model=model, system=system, id=id,
+                **options,
+            )
+        )  # fmt: skip
+        return Conversation(target, home)
 
     def close(self) -> None:
         """Close the session this client opened; safe to call more than once. A client

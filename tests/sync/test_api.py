@@ -19,7 +19,14 @@ def parameters(function: Callable[..., Any]) -> list[inspect.Parameter]:
 
 
 def test_all_is_exactly_the_public_api() -> None:
-    assert sync.__all__ == ["Client", "SyncResultStream", "complete", "stream"]
+    assert sync.__all__ == [
+        "Client",
+        "Conversation",
+        "SyncResultStream",
+        "complete",
+        "conversation",
+        "stream",
+    ]
     assert dir(sync) == sync.__all__
     for name in sync.__all__:
         assert getattr(sync, name).__module__ == "aichats_core.sync", name
