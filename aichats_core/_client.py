@@ -7,7 +7,7 @@ connections are reused; that is most of the cost of short calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -188,23 +188,28 @@ class Client(AsyncClosing):
         model: str | None = None,
         system: str | None = None,
         id: str | None = None,
+        messages: Sequence[MessageInput] = (),
         proxy: str | None = None,
         retries: int | RetryPolicy | None = None,
         provider_options: ProviderOptions | None = None,
         **options: Any,
     ) -> Conversation:
-        """A ``Conversation`` over this client; ``options`` go to every turn. ``id``
-        continues a conversation of this client's history (its turns are sent again; its
-        system message unless ``system`` is given), or names a new one."""
-        from aichats_core._conversation import Conversation, resumed
+        """A ``Conversation`` over this client; ``options`` go to every turn.
+
+        ``id`` continues a conversation of this client's history (or the one whose id starts
+        with it): its answered turns are sent again, and its system message unless
+        ``system`` is given. Without history, ``id`` names a new conversation. ``messages``
+        starts it from earlier turns of your own (user and assistant messages)."""
+        from aichats_core._conversation import Conversation
 
         if id is not None and self._log is not None:
-            earlier, earlier_system = resumed(self._log.store, id)
-            system = earlier_system if system is None else system
-        else:
-            earlier = ()
+            record = self._log.store.conversation(id)
+            last = record.last_turn
+            id, messages = record.id, [*record.messages(), *messages]
+            if system is None:
+                system = last.system if last is not None else record.system
         return Conversation(
-            self, provider, model=model, system=system, id=id, messages=earlier,
+            self, provider, model=model, system=system, id=id, messages=messages,
             log=self._log, proxy=proxy, retries=retries, provider_options=provider_options,
             **options,
         )  # fmt: skip

@@ -19,7 +19,6 @@ from aichats_core._turns import Outcome, Turn, recorded
 if TYPE_CHECKING:
     from aichats_core._client import Client
     from aichats_core._history_log import HistoryLog
-    from aichats_core.history import HistoryStore
 
 
 class Conversation:
@@ -121,21 +120,6 @@ class Conversation:
         """Drop the last ``turns`` exchanges from the history sent (for a retry)."""
         if turns > 0:
             del self._turns[-2 * turns :]
-
-
-def resumed(store: HistoryStore, id: str) -> tuple[tuple[Message, ...], str | None]:
-    """The messages of a recorded conversation, to continue it: each turn that has an
-    answer (complete, or interrupted with its partial text), and its last system message."""
-    record = store.conversation(id)
-    messages: list[Message] = []
-    for turn in record.turns:
-        if turn.status != "failed" and turn.answer:
-            messages += (
-                Message(role="user", content=turn.prompt),
-                Message(role="assistant", content=turn.answer),
-            )
-    system = record.turns[-1].system if record.turns else record.system
-    return tuple(messages), system
 
 
 def conversation(

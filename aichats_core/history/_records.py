@@ -116,6 +116,21 @@ class ConversationRecord:
     updated_at: datetime
     turns: list[TurnRecord]
 
+    def messages(self) -> list[dict[str, str]]:
+        """The conversation as a next turn sends it, without the system message: each turn
+        with an answer (complete, or interrupted with its partial text, which the user saw),
+        as a user and an assistant message. Failed turns were never answered: left out."""
+        messages: list[dict[str, str]] = []
+        for turn in self.turns:
+            if turn.status != "failed" and turn.answer:
+                messages.append({"role": "user", "content": turn.prompt})
+                messages.append({"role": "assistant", "content": turn.answer})
+        return messages
+
+    @property
+    def last_turn(self) -> TurnRecord | None:
+        return self.turns[-1] if self.turns else None
+
     def to_json(self) -> dict[str, Any]:
         """The conversation as ``aichats logs show --json`` prints it."""
         return {
