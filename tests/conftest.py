@@ -65,10 +65,21 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Proxies and allow-lists from the developer's shell must not change test outcomes."""
-    for name in ("AICHATS_PROVIDERS", "AICHATS_PROVIDER", "NO_PROXY", "no_proxy"):
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Proxies and allow-lists from the developer's shell must not change test outcomes, and
+    no test (nor the CLI it runs) writes the developer's own history: ``AICHATS_HOME`` is a
+    fresh directory per test."""
+    for name in (
+        "AICHATS_PROVIDERS",
+        "AICHATS_PROVIDER",
+        "NO_PROXY",
+        "no_proxy",
+        "AICHATS_HISTORY",
+    ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AICHATS_HOME", str(tmp_path_factory.mktemp("aichats-home")))
     for scheme in ("http", "https", "all"):
         monkeypatch.delenv(f"{scheme}_proxy", raising=False)
         monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)

@@ -24,41 +24,6 @@ if TYPE_CHECKING:
 Command = Callable[[argparse.Namespace], int]
 
 
-def chat_command(args: argparse.Namespace) -> int:
-    messages = []
-    if args.system:
-        messages.append({"role": "system", "content": args.system})
-    messages.append({"role": "user", "content": _prompt(args.prompt)})
-    return asyncio.run(_chat(args, messages))
-
-
-async def _chat(args: argparse.Namespace, messages: list[dict[str, str]]) -> int:
-    from aichats_core import ImageResponse, TextChunk, stream
-
-    ended_with_newline = True
-    async with (
-        _provider_options(args) as options,
-        stream(
-            args.provider,
-            messages,
-            model=args.model,
-            provider_options=_option_flags(args, [args.provider]),
-            **options,
-        ) as events,
-    ):
-        async for event in events:
-            if args.json:
-                _write(event.model_dump_json() + "\n")
-            elif isinstance(event, TextChunk):
-                _write(event.text)
-                ended_with_newline = event.text.endswith("\n")
-            elif isinstance(event, ImageResponse):
-                _write(f"[image: {len(event.images)}; save it with `aichats image -o FILE`]")
-    if not args.json and not ended_with_newline:
-        _write("\n")
-    return 0
-
-
 def image_command(args: argparse.Namespace) -> int:
     if not args.output:
         raise InvalidRequestError("say where to save the image: -o FILE (or --output FILE)")
@@ -233,6 +198,12 @@ def _prompt(text: str) -> str:
 def _write(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    from aichats_core.cli._chat import chat_command as chat
+
+    return chat(args)
 
 
 COMMANDS: dict[str, Command] = {

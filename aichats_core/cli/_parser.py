@@ -26,11 +26,34 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("providers", help="list the installed providers")
     listing.add_argument("--json", action="store_true", help="one JSON object per provider")
 
-    chat = commands.add_parser("chat", help="stream an answer to stdout as it arrives")
-    chat.add_argument("prompt", help="the message to send; '-' reads it from stdin")
-    _add_call_options(chat)
+    chat = commands.add_parser(
+        "chat",
+        help="stream an answer to stdout; without a prompt on a terminal, chat interactively",
+        epilog="Every turn is recorded in the history (aichats logs) unless --no-log, or"
+        " AICHATS_HISTORY=0.",
+    )
+    chat.add_argument(
+        "prompt",
+        nargs="?",
+        help="the message to send; '-' reads it from stdin; none: an interactive chat on a"
+        " terminal, else the prompt is read from stdin",
+    )
+    _add_call_options(chat, provider_default=None)
     chat.add_argument("--system", help="a system message sent before the prompt")
     chat.add_argument("--json", action="store_true", help="print one JSON event per line")
+    chat.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_",
+        action="store_true",
+        help="continue the most recent conversation of the history",
+    )
+    chat.add_argument(
+        "--cid", metavar="ID", help="continue this conversation (or the start of its id)"
+    )
+    chat.add_argument(
+        "--no-log", action="store_true", help="do not record this chat in the history"
+    )
 
     image = commands.add_parser("image", help="generate an image and save it")
     image.add_argument("prompt", help="what to draw; '-' reads it from stdin")
@@ -176,11 +199,18 @@ class _OptionOrOutput(argparse.Action):
             namespace.output = text
 
 
-def _add_call_options(command: argparse.ArgumentParser, *, option_flag: bool = True) -> None:
+def _add_call_options(
+    command: argparse.ArgumentParser,
+    *,
+    option_flag: bool = True,
+    provider_default: str | None = "",
+) -> None:
+    """``provider_default=None`` leaves ``-p`` unset when not given (``chat`` then takes a
+    continued conversation's provider, else the default one)."""
     command.add_argument(
         "-p",
         "--provider",
-        default=_default_provider(),
+        default=_default_provider() if provider_default == "" else provider_default,
         help="provider name (default: $AICHATS_PROVIDER or aichats)",
     )
     command.add_argument("-m", "--model", help="model name (default: the provider's)")
@@ -197,6 +227,11 @@ def _add_call_options(command: argparse.ArgumentParser, *, option_flag: bool = T
     )
     if option_flag:
         _add_provider_option_flag(command)
+
+
+def default_provider() -> str:
+    """``$AICHATS_PROVIDER``, else ``aichats``."""
+    return _default_provider()
 
 
 def _default_provider() -> str:

@@ -251,7 +251,7 @@ sys.exit(main(sys.argv[1:]))
         timeout=60,
         check=False,
     )
-    assert result.stdout == "half "
+    assert result.stdout == "half \n"  # the error starts its own line
     assert_one_line_error(result, "provider 'exiter' failed with SystemExit: 3")
 
 

@@ -7,31 +7,11 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
 
-T = TypeVar("T")
+from server_threads import ServerThread
 
-
-class ServerThread:
-    """An event loop in a daemon thread, for the servers of one test."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
-
-    def close(self) -> None:
-        async def finish() -> None:
-            await self.loop.shutdown_asyncgens()
-
-        self.run(finish())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+__all__ = ["HangUpRecorder", "ServerThread"]
 
 
 class HangUpRecorder:

@@ -1,0 +1,147 @@
+"""``aichats chat``: one turn with a PROMPT, an interactive chat without one on a terminal.
+
+Either way the turns go through a ``Conversation`` on a ``Client`` that records them in the
+history (unless ``--no-log`` or ``AICHATS_HISTORY=0``), so that ``-c``/``--cid`` can continue
+any of them, and ``aichats logs`` show them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from aichats_core.cli._commands import _option_flags, _prompt, _provider_options, _write
+from aichats_core.cli._parser import default_provider
+from aichats_core.errors import InvalidRequestError
+
+if TYPE_CHECKING:
+    from aichats_core import Client, Conversation
+    from aichats_core.history import ConversationRecord, HistoryStore
+
+_CREDENTIAL_WORDS = ("key", "token", "secret", "password", "cookie", "auth")
+
+
+def chat_command(args: argparse.Namespace) -> int:
+    if args.prompt is None and sys.stdin.isatty() and not args.json:
+        from aichats_core.cli._repl import run_repl
+
+        return run_repl(args)
+    prompt = _prompt("-" if args.prompt is None else args.prompt)
+    return asyncio.run(_one_turn(args, prompt))
+
+
+@dataclass
+class ChatSession:
+    """What a chat needs while it lasts: the client, the conversation, and where the
+    history is (None when this chat is not recorded)."""
+
+    client: Client
+    conversation: Conversation
+    history: HistoryStore | None
+    continued: ConversationRecord | None
+    options: dict[str, Any]
+    """The call options of the flags (and the emulator's), for every turn and image."""
+
+
+@asynccontextmanager
+async def chat_session(args: argparse.Namespace) -> AsyncIterator[ChatSession]:
+    """The client and conversation the flags ask for: a continued one with ``-c``/``--cid``
+    (its provider and model too, unless ``-p``/``-m`` say otherwise), else a new one."""
+    from aichats_core import Client
+    from aichats_core.history import HistoryStore, history_enabled
+
+    store = HistoryStore(secrets=_secrets(args))
+    continued = _continued(args, store)
+    last = continued.last_turn if continued is not None else None
+    if args.provider is None:
+        args.provider = last.provider if last is not None else default_provider()
+    model = args.model
+    if model is None and last is not None and last.provider == args.provider:
+        model = last.model
+    recording = not args.no_log and history_enabled()
+    async with AsyncExitStack() as stack:
+        options = await stack.enter_async_context(_provider_options(args))
+        client = await stack.enter_async_context(Client(history=store if recording else None))
+        earlier = continued.messages() if continued is not None and not recording else ()
+        system = args.system
+        if system is None and last is not None:
+            system = last.system
+        conversation = client.conversation(
+            args.provider,
+            model=model,
+            system=system,
+            id=continued.id if continued is not None else None,
+            messages=earlier,
+            provider_options=_option_flags(args, [args.provider]) or None,
+            **options,
+        )
+        yield ChatSession(client, conversation, store if recording else None, continued, options)
+
+
+def _continued(args: argparse.Namespace, store: HistoryStore) -> ConversationRecord | None:
+    if args.cid:
+        return store.conversation(args.cid)
+    if not args.continue_:
+        return None
+    latest = store.latest()
+    if latest is None:
+        raise InvalidRequestError(
+            f"-c: there is no conversation to continue in {store.path}; start one with"
+            " `aichats chat PROMPT`"
+        )
+    return latest
+
+
+def _secrets(args: argparse.Namespace) -> list[str]:
+    """Values of this chat's flags known to be credentials, hidden from stored error texts
+    (option values are never stored; error messages might quote them)."""
+    secrets = []
+    if args.cookie:
+        secrets.append(args.cookie)
+        secrets += [part.partition("=")[2].strip() for part in args.cookie.split(";")]
+    if args.proxy and (password := urlsplit(args.proxy).password):
+        secrets.append(password)
+    for _, name, value in getattr(args, "options", []) or []:
+        if isinstance(value, str) and any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            secrets.append(value)
+    return [secret for secret in secrets if len(secret) >= 4]
+
+
+async def _one_turn(args: argparse.Namespace, prompt: str) -> int:
+    async with chat_session(args) as session:
+        await print_answer(session.conversation, prompt, json_events=args.json)
+    return 0
+
+
+async def print_answer(
+    conversation: Conversation,
+    prompt: str,
+    *,
+    json_events: bool = False,
+    keep_partial: bool = False,
+) -> None:
+    """Stream the answer to ``prompt`` to stdout as it arrives, ending on a new line; an
+    error that cuts it short is raised after that new line, so that it starts its own."""
+    from aichats_core import ImageResponse, TextChunk
+
+    at_line_start = True
+    try:
+        async with conversation.stream(prompt, keep_partial=keep_partial) as events:
+            async for event in events:
+                if json_events:
+                    _write(event.model_dump_json() + "\n")
+                elif isinstance(event, TextChunk):
+                    _write(event.text)
+                    at_line_start = event.text.endswith("\n")
+                elif isinstance(event, ImageResponse):
+                    _write(f"[image: {len(event.images)}; save it with `aichats image -o FILE`]")
+                    at_line_start = False
+    finally:
+        if not at_line_start:
+            _write("\n")
