@@ -168,3 +168,28 @@ def test_continue_the_latest_conversation_or_a_given_one(
     assert leave(child) == 0
     assert [t.prompt for t in the_only_conversation(home)] == ["First", "Second", "Third"]
     assert turn.conversation_id == summary.id
+
+
+def test_help_and_listing_import_neither_the_repl_nor_the_history() -> None:
+    """Start-up stays what it was: the REPL's and the history's modules load only when a
+    chat runs."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from aichats_core.cli import main\n"
+        "for argv in (['--help'], ['chat', '--help'], ['providers']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "heavy = ('readline', 'sqlite3', 'aichats_core.history', 'aichats_core.cli._repl',"
+        " 'aiohttp', 'pydantic')\n"
+        "print([name for name in heavy if name in sys.modules])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
