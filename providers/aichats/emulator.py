@@ -24,9 +24,10 @@ import contextlib
 import json
 import re
 import secrets
+import threading
 import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from types import TracebackType
@@ -607,6 +608,26 @@ async def serve_forever(
         await forever
     finally:
         await emulator.stop()
+
+
+@contextlib.contextmanager
+def running_in_thread(emulator: AiChatsEmulator | None = None) -> Iterator[AiChatsEmulator]:
+    """``emulator`` (a default one unless given) served from its own event loop in a
+    thread, for blocking code: the sync API, a test driving a subprocess. Stopped on exit."""
+    running = emulator if emulator is not None else AiChatsEmulator()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="aichats-emulator", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(running.start(), loop).result(timeout=30)
+        try:
+            yield running
+        finally:
+            asyncio.run_coroutine_threadsafe(running.stop(), loop).result(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from server_threads import ServerThread
 
-from providers.aichats.emulator import AiChatsEmulator, Script
+from providers.aichats.emulator import Script, running_in_thread
 
 AICHATS = str(Path(sys.executable).with_name("aichats"))
 
@@ -112,15 +111,9 @@ def test_a_failed_chat_is_recorded_as_failed_and_secrets_stay_out(home: Path) ->
 
 
 def test_a_cut_answer_is_recorded_as_interrupted_with_its_partial_text() -> None:
-    thread = ServerThread()
-    emulator = AiChatsEmulator()
-    thread.run(emulator.start())
-    try:
+    with running_in_thread() as emulator:
         emulator.enqueue(Script(text="one two three four", events=4, disconnect_after=2))
         result = run("chat", "--base-url", emulator.url, "Hi")
-    finally:
-        thread.run(emulator.stop())
-        thread.close()
     assert result.returncode == 1
     assert result.stdout == "one two th\n"  # the partial text, then its own line for the error
     assert result.stderr.startswith("aichats: error: AiChats: the connection was cut")

@@ -10,23 +10,16 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from server_threads import ServerThread
 
-from providers.aichats.emulator import AiChatsEmulator
+from providers.aichats.emulator import AiChatsEmulator, running_in_thread
 
 AICHATS = str(Path(sys.executable).with_name("aichats"))
 
 
 @pytest.fixture
 def emulator() -> Iterator[AiChatsEmulator]:
-    thread = ServerThread()
-    running = AiChatsEmulator()
-    thread.run(running.start())
-    try:
+    with running_in_thread() as running:
         yield running
-    finally:
-        thread.run(running.stop())
-        thread.close()
 
 
 @pytest.fixture
