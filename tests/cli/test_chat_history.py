@@ -121,3 +121,24 @@ def test_a_cut_answer_is_recorded_as_interrupted_with_its_partial_text() -> None
     [shown] = logs("show", conversation["id"])
     [turn] = shown["turns"]
     assert (turn["status"], turn["answer"]) == ("interrupted", "one two th")
+
+
+def test_six_chats_at_once_into_one_conversation_lose_no_turn() -> None:
+    run("chat", "--emulate", "Start")
+    [conversation] = logs("list")
+    chats = [
+        subprocess.Popen(
+            [AICHATS, "chat", "--emulate", "--cid", conversation["id"], f"turn {n}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for n in range(6)
+    ]
+    for chat in chats:
+        _, errors = chat.communicate(timeout=60)
+        assert chat.returncode == 0, errors
+    [shown] = logs("show", conversation["id"])
+    assert [t["seq"] for t in shown["turns"]] == list(range(1, 8))
+    assert sorted(t["prompt"] for t in shown["turns"][1:]) == [f"turn {n}" for n in range(6)]
