@@ -104,7 +104,10 @@ class Client(AsyncClosing):
             import asyncio
 
             log, self._log = self._log, None
-            await asyncio.to_thread(log.close)
+            try:
+                await asyncio.to_thread(log.close)  # waits for the writer: not on the loop
+            except RuntimeError:  # at interpreter exit the default executor takes no work
+                log.close()
 
     @property
     def history(self) -> HistoryStore | None:

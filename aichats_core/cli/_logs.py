@@ -26,7 +26,7 @@ def add_logs_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
         epilog="`aichats logs path` says where the database is; AICHATS_HISTORY=0 turns"
         " recording off.",
     )
-    _add_db_flag(logs, argparse.SUPPRESS)  # `aichats logs --db X list` and `... list --db X`
+    _add_db_flag(logs)  # `aichats logs --db X list` and `... list --db X`
     actions = logs.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
 
     listing = actions.add_parser("list", help="the conversations, the most recent first")
@@ -55,11 +55,13 @@ def add_logs_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     _add_db_flag(remove)
 
 
-def _add_db_flag(parser: argparse.ArgumentParser, default: object = None) -> None:
+def _add_db_flag(parser: argparse.ArgumentParser) -> None:
+    """``--db`` on ``logs`` and on each action; unset unless given (a default of None on
+    the action would overwrite one given before it)."""
     parser.add_argument(
         "--db",
         metavar="PATH",
-        default=argparse.SUPPRESS if default is argparse.SUPPRESS else None,
+        default=argparse.SUPPRESS,
         help="the history database to use (default: $AICHATS_HOME/history.db, else the"
         " user's data directory)",
     )

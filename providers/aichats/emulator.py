@@ -627,7 +627,8 @@ def running_in_thread(emulator: AiChatsEmulator | None = None) -> Iterator[AiCha
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
-        loop.close()
+        if not loop.is_running():  # at interpreter exit the thread may be frozen already
+            loop.close()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -118,6 +118,7 @@ def test_path_and_db_flag(home: Path, tmp_path: Path) -> None:
     assert logs(home, "path").stdout == f"{home / 'history.db'}\n"
     other = tmp_path / "other.db"
     assert logs(home, "path", "--db", str(other)).stdout == f"{other}\n"
+    assert logs(home, "--db", str(other), "path").stdout == f"{other}\n"  # before the action
     assert logs(home, "--db", str(home / "history.db"), "list", "-n", "0").stdout.count("\n") == 2
     assert logs(home, "list", "--db", str(other)).stdout == ""
     assert not other.exists()
