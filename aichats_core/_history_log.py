@@ -18,6 +18,8 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
+from aichats_core.errors import AiChatsError
+
 if TYPE_CHECKING:
     from aichats_core._turns import Ended
     from aichats_core.history import HistoryStore, TurnRecord
@@ -44,6 +46,7 @@ class HistoryLog:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._hurry = threading.Event()
+        self._reported: set[str] = set()
         _logs.add(self)
 
     def submit(self, turn: Ended) -> None:
@@ -110,9 +113,19 @@ class HistoryLog:
                 event.set()
 
     def _record(self, batch: list[TurnRecord]) -> None:
+        """Write ``batch``; a failure (a full disk, a directory that cannot be made) is
+        logged, once per kind of failure, and never ends the writer or the calls."""
         try:
             self.store.record_many(batch)
-        except Exception:  # a full disk or a broken file must not end the writer
+        except AiChatsError as exc:  # the store's own account of it: one line says it
+            if str(exc) not in self._reported:
+                self._reported.add(str(exc))
+                logger.warning(
+                    "aichats: could not record %d turn%s: %s (set AICHATS_HOME, or"
+                    " AICHATS_HISTORY=0 to record nothing)",
+                    len(batch), "" if len(batch) == 1 else "s", exc,
+                )  # fmt: skip
+        except Exception:
             logger.exception("could not record %d turns in %s", len(batch), self.store.path)
 
 

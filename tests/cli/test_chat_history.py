@@ -142,3 +142,16 @@ def test_six_chats_at_once_into_one_conversation_lose_no_turn() -> None:
     [shown] = logs("show", conversation["id"])
     assert [t["seq"] for t in shown["turns"]] == list(range(1, 8))
     assert sorted(t["prompt"] for t in shown["turns"][1:]) == [f"turn {n}" for n in range(6)]
+
+
+def test_a_history_that_cannot_be_written_costs_one_warning_not_the_answer(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run("chat", "--emulate", "Hi", env={"AICHATS_HOME": str(blocker / "home")})
+    assert result.returncode == 0
+    assert result.stdout == "Hello from the AiChats emulator! You said: Hi\n"
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("aichats: could not record 1 turn: history database")
+    assert "AICHATS_HISTORY=0" in result.stderr
