@@ -8,6 +8,7 @@ connections are reused; that is most of the cost of short calls.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from aichats_core._stream import (
     check_targets,
     start,
 )
-from aichats_core._turns import one_turn, recorded
+from aichats_core._turns import credentials, one_turn, recorded
 from aichats_core.errors import InvalidRequestError
 
 if TYPE_CHECKING:
@@ -76,6 +77,12 @@ class Client(AsyncClosing):
         if max_connections < 0:
             raise InvalidRequestError("max_connections must be 0 (no limit) or more")
         self._log = open_log(history) if history is not None and history is not False else None
+        self._secrets = (
+            credentials({**options, "provider_options": provider_options or {}}, proxy)
+            if self._log is not None
+            else ()
+        )
+        """The credentials among this client's defaults, kept out of the history it writes."""
         self._max_connections = max_connections
         self._proxy = proxy
         self._retries = retries
@@ -98,6 +105,9 @@ class Client(AsyncClosing):
         once the turns it recorded are written to the history."""
         self._closed = True
         if self._owns_session and self._session is not None:
+            from aichats_core.http._session import interrupt_answers
+
+            interrupt_answers(self._session, "the Client was closed while the answer arrived")
             await self._session.close()
         self._session = None
         if self._log is not None:
@@ -155,7 +165,10 @@ class Client(AsyncClosing):
             provider, validated, model, proxy, retries, provider_options,
             keep_partial_text, options,
         )  # fmt: skip
-        turn = one_turn(provider, validated, model, options)
+        turn = one_turn(provider, validated, model, options, self._secrets)
+        if proxy or provider_options:
+            extra = {"provider_options": provider_options} if provider_options else {}
+            turn = replace(turn, secrets=turn.secrets + credentials(extra, proxy))
         return ResultStream(recorded(events._events, turn, self._log))
 
     def _call(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aichats_core._models import Message, MessageInput, validate_messages
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
-from aichats_core._turns import Outcome, Turn, recorded
+from aichats_core._turns import Outcome, Turn, credentials, recorded
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
@@ -101,7 +101,10 @@ class Conversation:
                 chosen, messages, model=model, proxy=self.proxy, retries=self.retries or 0,
                 provider_options=per_provider, **call,
             )  # fmt: skip
-        turn = Turn(self.id, prompt, chosen, model, self.system, tuple(call))
+        secrets = credentials({**call, "provider_options": self.provider_options or {}}, self.proxy)
+        if self._client is not None:
+            secrets += self._client._secrets
+        turn = Turn(self.id, prompt, chosen, model, self.system, tuple(call), secrets)
 
         def ended(outcome: Outcome) -> None:
             if outcome.status == "complete" or (keep_partial and outcome.answer):

@@ -22,7 +22,7 @@ from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
     from aichats_core._turns import Ended
-    from aichats_core.history import HistoryStore, TurnRecord
+    from aichats_core.history import HistoryStore
 
 HistoryChoice: TypeAlias = "bool | str | os.PathLike[str] | HistoryStore | None"
 """What ``Client(history=...)`` takes: True for the default file, a path, or a store."""
@@ -93,7 +93,7 @@ class HistoryLog:
             item = self._queue.get()
             if item is not None and not isinstance(item, threading.Event):
                 self._hurry.wait(BATCH_WAIT)  # cut short by a flush or close
-            batch: list[TurnRecord] = []
+            batch: list[Ended] = []
             waiting: list[threading.Event] = []
             while True:
                 if item is None:
@@ -101,7 +101,7 @@ class HistoryLog:
                 elif isinstance(item, threading.Event):
                     waiting.append(item)
                 else:
-                    batch.append(item.to_record())
+                    batch.append(item)
                 if not running or len(batch) >= MAX_BATCH:
                     break
                 try:
@@ -112,21 +112,40 @@ class HistoryLog:
             for event in waiting:
                 event.set()
 
-    def _record(self, batch: list[TurnRecord]) -> None:
-        """Write ``batch``; a failure (a full disk, a directory that cannot be made) is
-        logged, once per kind of failure, and never ends the writer or the calls."""
+    def _record(self, batch: list[Ended]) -> None:
+        """Write ``batch`` in one transaction; if that fails, turn by turn, so that one turn
+        the store refuses costs only itself. A failure (a full disk, a directory that cannot
+        be made) is logged, once per kind, and never ends the writer or the calls."""
         try:
-            self.store.record_many(batch)
+            self.store.record_many([ended.to_record() for ended in batch])
+            return
+        except Exception:  # noqa: BLE001 - told below, turn by turn
+            if len(batch) == 1:
+                self._record_one(batch[0])
+                return
+        for ended in batch:
+            self._record_one(ended)
+
+    def _record_one(self, ended: Ended) -> None:
+        try:
+            self.store.record(ended.to_record())
         except AiChatsError as exc:  # the store's own account of it: one line says it
-            if str(exc) not in self._reported:
-                self._reported.add(str(exc))
-                logger.warning(
-                    "aichats: could not record %d turn%s: %s (set AICHATS_HOME, or"
-                    " AICHATS_HISTORY=0 to record nothing)",
-                    len(batch), "" if len(batch) == 1 else "s", exc,
-                )  # fmt: skip
-        except Exception:
-            logger.exception("could not record %d turns in %s", len(batch), self.store.path)
+            self._warn_once(str(exc))
+        except Exception as exc:  # a bug: its traceback, once
+            if self._warn_once(f"{type(exc).__name__}: {exc}", quiet=True):
+                logger.exception("could not record a turn in %s", self.store.path)
+
+    def _warn_once(self, problem: str, *, quiet: bool = False) -> bool:
+        if problem in self._reported:
+            return False
+        self._reported.add(problem)
+        if not quiet:
+            logger.warning(
+                "aichats: could not record a turn: %s (set AICHATS_HOME, or AICHATS_HISTORY=0"
+                " to record nothing)",
+                problem,
+            )
+        return True
 
 
 def open_log(history: HistoryChoice) -> HistoryLog | None:

@@ -7,6 +7,7 @@ the outcome to the conversation, if any.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
@@ -46,16 +47,56 @@ class Turn:
     system: str | None
     options: tuple[str, ...]
     """The names of the call's options, as given."""
+    secrets: tuple[str, ...] = ()
+    """Values of the call that are credentials (``credentials``), hidden from the error
+    texts the turn records: a service's error may quote them."""
+
+
+_CREDENTIAL_WORDS = ("key", "token", "secret", "password", "cookie", "auth", "credential")
+
+
+def credentials(options: Mapping[str, Any], proxy: str | None = None) -> tuple[str, ...]:
+    """The values among ``options`` (and per-provider options nested in them) whose names
+    say credentials, cookie values one by one, and the proxy's password."""
+    found: list[str] = []
+    if proxy and "@" in proxy:
+        from urllib.parse import urlsplit
+
+        with contextlib.suppress(ValueError):
+            if password := urlsplit(proxy).password:
+                found.append(password)
+    for name, value in options.items():
+        if isinstance(value, Mapping):
+            found += credentials(value) if name == "provider_options" else _values(name, value)
+        elif any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            found += _values(name, value)
+    return tuple(secret for secret in found if len(secret) >= 4)
+
+
+def _values(name: str, value: object) -> list[str]:
+    if isinstance(value, str):
+        pairs = value.split(";") if "cookie" in name.lower() else []
+        return [value, *(pair.partition("=")[2].strip() for pair in pairs)]
+    if isinstance(value, Mapping):
+        if not any(word in name.lower() for word in _CREDENTIAL_WORDS):
+            return list(credentials(value))
+        return [v for item in value.values() for v in _values(name, item)]
+    return []
 
 
 def one_turn(
-    provider: Any, messages: tuple[Message, ...], model: str | None, options: Mapping[str, Any]
+    provider: Any,
+    messages: tuple[Message, ...],
+    model: str | None,
+    options: Mapping[str, Any],
+    secrets: tuple[str, ...] = (),
 ) -> Turn:
     """The record of a one-shot call: a new conversation whose prompt is the last user
     message (the history before it is the caller's, sent again each call)."""
     prompt = messages[-1].content if messages[-1].role == "user" else _last_prompt(messages)
     system = messages[0].content if messages[0].role == "system" else None
-    return Turn(None, prompt, provider, model, system, tuple(options))
+    found = credentials(options) if options else ()
+    return Turn(None, prompt, provider, model, system, tuple(options), secrets + found)
 
 
 def _last_prompt(messages: tuple[Message, ...]) -> str:
@@ -155,6 +196,13 @@ class Ended:
             provider = _provider_of(error, provider_name(turn.provider))
             model = turn.model or ""
             options = tuple(sorted(name for name in turn.options if name != "session"))
+        message = None if error is None else str(error)
+        if turn.secrets:  # the store redacts what looks like a credential; these are known
+            from aichats_core.history._secrets import Scrubber
+
+            scrub = Scrubber(turn.secrets)
+            message = None if message is None else scrub(message)
+            attempts = [{**a, "message": scrub(a["message"])} for a in attempts]
         return TurnRecord(
             conversation_id=turn.conversation_id or new_conversation_id(),
             prompt=turn.prompt,
@@ -167,7 +215,7 @@ class Ended:
             first_event_ms=None if self.first is None else (self.first - self.started) * 1000,
             usage=_counts(self.usage),
             attempts=tuple(attempts),
-            error=None if error is None else str(error),
+            error=message,
             options=options,
             system=turn.system,
         )

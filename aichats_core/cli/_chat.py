@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from aichats_core.cli._commands import _option_flags, _prompt, _provider_options, _write
 from aichats_core.cli._parser import default_provider
@@ -23,8 +22,6 @@ from aichats_core.errors import InvalidRequestError
 if TYPE_CHECKING:
     from aichats_core import Client, Conversation
     from aichats_core.history import ConversationRecord, HistoryStore
-
-_CREDENTIAL_WORDS = ("key", "token", "secret", "password", "cookie", "auth")
 
 
 def chat_command(args: argparse.Namespace) -> int:
@@ -56,7 +53,7 @@ async def chat_session(args: argparse.Namespace) -> AsyncIterator[ChatSession]:
     from aichats_core import Client
     from aichats_core.history import HistoryStore, history_enabled
 
-    store = HistoryStore(secrets=_secrets(args))
+    store = HistoryStore()  # the client keeps its credentials out of what it records
     continued = _continued(args, store)
     last = continued.last_turn if continued is not None else None
     if args.provider is None:
@@ -96,21 +93,6 @@ def _continued(args: argparse.Namespace, store: HistoryStore) -> ConversationRec
             " `aichats chat PROMPT`"
         )
     return latest
-
-
-def _secrets(args: argparse.Namespace) -> list[str]:
-    """Values of this chat's flags known to be credentials, hidden from stored error texts
-    (option values are never stored; error messages might quote them)."""
-    secrets = []
-    if args.cookie:
-        secrets.append(args.cookie)
-        secrets += [part.partition("=")[2].strip() for part in args.cookie.split(";")]
-    if args.proxy and (password := urlsplit(args.proxy).password):
-        secrets.append(password)
-    for _, name, value in getattr(args, "options", []) or []:
-        if isinstance(value, str) and any(word in name.lower() for word in _CREDENTIAL_WORDS):
-            secrets.append(value)
-    return [secret for secret in secrets if len(secret) >= 4]
 
 
 async def _one_turn(args: argparse.Namespace, prompt: str) -> int:

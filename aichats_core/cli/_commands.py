@@ -192,6 +192,14 @@ def _prompt(text: str) -> str:
             text = text[:-1]
     if not text.strip():
         raise InvalidRequestError("the prompt is empty")
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:  # bytes of another encoding, kept as surrogates
+            raise InvalidRequestError(
+                f"the prompt is not UTF-8 (byte {ord(text[exc.start]) - 0xDC00:#04x} at"
+                f" {exc.start}); set the terminal to UTF-8, or convert it with iconv"
+            ) from None
     return text
 
 

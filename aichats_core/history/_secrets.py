@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 # Two or more ``name=value`` pairs joined by ";": a Cookie header's value quoted without its name.
 _COOKIE_RUN = re.compile(r"[\w.-]+=[^;\s'\"]+(?:;\s*[\w.-]+=[^;\s'\"]*)+")
 _COOKIE_VALUE = re.compile(r"=[^;]*")
+# API keys in the shapes vendors give them (``sk-...``, ``sk-proj-...``, ``gsk_...``), which
+# services quote back in their errors ("Incorrect API key provided: sk-...").
+_API_KEY = re.compile(r"\b(?:sk|gsk|xai|pk|rk)[-_][A-Za-z0-9_-]{16,}")
 
 
 class Scrubber:
@@ -37,6 +40,7 @@ class Scrubber:
 
             text = hide_userinfo(text)
         text = self._redact(text)
+        text = _API_KEY.sub(_redacted, text)
         return _COOKIE_RUN.sub(_hide_cookie_values, text)
 
     def _redact(self, text: str) -> str:
@@ -45,6 +49,12 @@ class Scrubber:
 
             self._redactor = Redactor(self._secrets)
         return self._redactor.redact(text)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    from aichats_core.server._logging import REDACTED
+
+    return REDACTED
 
 
 def _hide_cookie_values(match: re.Match[str]) -> str:

@@ -109,19 +109,19 @@ class HistoryStore:
         ]
         return {
             "conversation_id": turn.conversation_id,
-            "prompt": turn.prompt,
-            "answer": turn.answer,
+            "prompt": _storable(turn.prompt),
+            "answer": _storable(turn.answer),
             "provider": turn.provider,
             "model": turn.model,
             "status": turn.status,
-            "error": None if turn.error is None else self._scrub(turn.error),
+            "error": None if turn.error is None else _storable(self._scrub(turn.error)),
             "attempts": json.dumps(attempts),
             "usage": None if turn.usage is None else json.dumps(turn.usage),
             "options": json.dumps(list(turn.options)),
             "started_at": started,
             "first_event_ms": turn.first_event_ms,
             "duration_ms": turn.duration_ms,
-            "system": turn.system,
+            "system": None if turn.system is None else _storable(turn.system),
             "ended_at": ended,
         }
 
@@ -273,6 +273,18 @@ class HistoryStore:
             raise
         self._connection = connection
         return connection
+
+
+def _storable(text: str) -> str:
+    """Text as SQLite can store it (UTF-8): a lone surrogate (from a non-UTF-8 argv, say)
+    becomes U+FFFD rather than failing the write."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def _index_new_turns(connection: sqlite3.Connection) -> None:

@@ -42,6 +42,21 @@ _proxy_snapshots: weakref.WeakKeyDictionary[aiohttp.ClientSession, ProxySettings
 )
 
 
+_answers_in_flight: weakref.WeakKeyDictionary[
+    aiohttp.ClientSession, weakref.WeakSet[aiohttp.ClientResponse]
+] = weakref.WeakKeyDictionary()
+"""Per caller's session (a ``Client``'s), the responses whose bodies calls are reading: what
+closing it must interrupt, as aiohttp's ``close()`` leaves such reads waiting forever."""
+
+
+def interrupt_answers(session: aiohttp.ClientSession, reason: str) -> None:
+    """Make every read of an answer through ``session`` fail now (``StreamInterruptedError``
+    for the call), before the session is closed under it."""
+    for response in list(_answers_in_flight.get(session, ())):
+        if not response.content.is_eof():
+            response.content.set_exception(aiohttp.ClientPayloadError(reason))
+
+
 def new_client_session(**kwargs: Any) -> aiohttp.ClientSession:
     """A ``ClientSession`` configured the way aichats expects, with its proxy snapshot taken."""
     # unsafe=True keeps cookies set by hosts given as IP addresses (the local emulator).
@@ -49,6 +64,13 @@ def new_client_session(**kwargs: Any) -> aiohttp.ClientSession:
     session = aiohttp.ClientSession(trust_env=False, **kwargs)
     _proxy_snapshots[session] = ProxySettings.from_environment()
     return session
+
+
+def _in_flight_of(session: aiohttp.ClientSession) -> weakref.WeakSet[aiohttp.ClientResponse]:
+    answers = _answers_in_flight.get(session)
+    if answers is None:
+        answers = _answers_in_flight[session] = weakref.WeakSet()
+    return answers
 
 
 def _proxy_settings(session: aiohttp.ClientSession) -> ProxySettings:
@@ -82,6 +104,7 @@ class HttpSession(AsyncClosing):
         self._owns_session = session is None
         self.session = session if session is not None else new_client_session()
         self._proxies = _proxy_settings(self.session)
+        self._in_flight = None if session is None else _in_flight_of(session)
         self._client_timeout = _silence_bound(timeout)
 
     @property
@@ -290,6 +313,8 @@ class _Request:
                     response.release()
         except TRANSPORT_ERRORS as exc:
             raise translate(exc, http.provider, reading=False, timeout=http.timeout) from exc
+        if http._in_flight is not None:  # a caller's session, which its owner may close
+            http._in_flight.add(response)
         return response
 
     async def __aexit__(

@@ -235,6 +235,10 @@ def _parse_api_request(body: bytes) -> tuple[str, str]:
             and isinstance(message.get("content"), str)
         ):
             raise _BadRequest("each message needs string fields 'from' and 'content'")
+        try:
+            message["content"].encode()
+        except UnicodeEncodeError:  # JSON may escape a lone surrogate; no text holds one
+            raise _BadRequest("a message's 'content' is not valid Unicode") from None
     prompt: str = history[-1]["content"]
     return kind, prompt
 

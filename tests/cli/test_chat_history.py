@@ -153,5 +153,5 @@ def test_a_history_that_cannot_be_written_costs_one_warning_not_the_answer(
     assert result.returncode == 0
     assert result.stdout == "Hello from the AiChats emulator! You said: Hi\n"
     assert result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith("aichats: could not record 1 turn: history database")
+    assert result.stderr.startswith("aichats: could not record a turn: history database")
     assert "AICHATS_HISTORY=0" in result.stderr

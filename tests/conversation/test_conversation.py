@@ -3,6 +3,7 @@ history store they are recorded in."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -238,3 +239,57 @@ async def test_option_values_never_reach_the_database(
     assert secret.encode() not in raw
     with sqlite3.connect(tmp_path / "h.db") as db:
         assert db.execute("select count(*) from turns").fetchone() == (1,)
+
+
+# -- what the review found ---------------------------------------------------------------------
+
+
+async def test_a_turn_the_store_cannot_take_as_it_is_costs_no_other_turn(tmp_path: Path) -> None:
+    echo = ScriptedProvider.script("ok", name="Echo")
+    with registered("echo-test", echo):
+        async with Client(history=tmp_path / "h.db") as client:
+            await client.complete("echo-test", "good")
+            await client.complete("echo-test", "bad \ud800 half a character")
+            await client.complete("echo-test", "also good")
+    with HistoryStore(tmp_path / "h.db") as store:
+        prompts = sorted(s.title for s in store.conversations())
+    assert prompts == ["also good", "bad \ufffd half a character", "good"]
+
+
+async def test_closing_a_client_under_a_streaming_call_interrupts_it(
+    emulator: AiChatsEmulator, tmp_path: Path
+) -> None:
+    emulator.enqueue(Script(text="a b c d e f", events=6, delay=0.3))
+    client = Client(base_url=emulator.url, history=tmp_path / "h.db")
+    call = asyncio.create_task(client.complete("aichats", "in flight"))
+    await asyncio.sleep(0.5)
+    await client.aclose()
+    with pytest.raises(StreamInterruptedError, match="the Client was closed") as caught:
+        await asyncio.wait_for(call, 2)
+    assert caught.value.partial_text.startswith("a ")
+    async with Client(history=tmp_path / "h.db") as reader:  # flushes what was queued
+        assert reader.history is not None
+        [summary] = reader.history.conversations()
+        [turn] = reader.history.conversation(summary.id).turns
+    assert (turn.status, turn.answer) == ("interrupted", caught.value.partial_text)
+
+
+async def test_credentials_of_a_python_client_stay_out_of_the_database(
+    emulator: AiChatsEmulator, tmp_path: Path
+) -> None:
+    cookie, key = "SECRETVALUE123", "sk-proj-abcdefghijklmnopqrstuvwx"
+    emulator.enqueue(
+        Script(status=403, error_body=f'{{"error": "session {cookie} expired"}}'),
+        Script(status=401, error_body=f'{{"error": "Incorrect API key provided: {key}"}}'),
+    )
+    async with Client(
+        base_url=emulator.url, history=tmp_path / "h.db", cookies=f"session={cookie}"
+    ) as client:
+        with pytest.raises(ProviderHTTPError):
+            await client.complete("aichats", "hi")
+        with pytest.raises(ProviderHTTPError):
+            await client.conversation("aichats").send("hi")
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("h.db*"))  # noqa: ASYNC240
+    assert b"expired" in raw  # the errors are recorded...
+    assert cookie.encode() not in raw  # ...without the credentials they quote
+    assert key.encode() not in raw
