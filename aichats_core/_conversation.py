@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aichats_core._models import Message, MessageInput, validate_messages
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
-from aichats_core._turns import Outcome, Turn, credentials, recorded
+from aichats_core._turns import Forget, Outcome, Turn, credentials, recorded
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
@@ -107,13 +107,13 @@ class Conversation:
         turn = Turn(self.id, prompt, chosen, model, self.system, tuple(call), secrets)
 
         def ended(outcome: Outcome) -> None:
-            if outcome.status == "complete" or (keep_partial and outcome.answer):
+            if outcome.kept:
                 self._turns += (
                     Message(role="user", content=prompt),
                     Message(role="assistant", content=outcome.answer),
                 )
 
-        return ResultStream(recorded(events._events, turn, self._log, ended))
+        return ResultStream(recorded(events._events, turn, self._log, ended, keep_partial))
 
     async def send(self, prompt: str, *, keep_partial: bool = False, **options: Any) -> str:
         """The whole answer to ``prompt`` (its text, or the first image of an image answer)."""
@@ -123,6 +123,8 @@ class Conversation:
         """Drop the last ``turns`` exchanges from the history sent (for a retry)."""
         if turns > 0:
             del self._turns[-2 * turns :]
+            if self._log is not None:  # continued later, the conversation is the same
+                self._log.submit(Forget(self.id, turns))
 
 
 def conversation(

@@ -16,12 +16,14 @@ import queue
 import threading
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+from aichats_core._turns import Ended, Forget
 from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
-    from aichats_core._turns import Ended
+    from collections.abc import Callable
+
     from aichats_core.history import HistoryStore
 
 HistoryChoice: TypeAlias = "bool | str | os.PathLike[str] | HistoryStore | None"
@@ -42,15 +44,18 @@ class HistoryLog:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[Ended | threading.Event | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Ended | Forget | threading.Event | None] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._hurry = threading.Event()
         self._reported: set[str] = set()
         _logs.add(self)
 
-    def submit(self, turn: Ended) -> None:
-        """Queue ``turn``; it is recorded soon, in the order turns were submitted."""
+    def submit(self, turn: Ended | Forget) -> None:
+        """Queue ``turn`` (or a conversation's ``Forget``); it is recorded soon, in the order
+        submitted."""
         if self._thread is None:
             self._start()
         self._queue.put(turn)
@@ -93,7 +98,7 @@ class HistoryLog:
             item = self._queue.get()
             if item is not None and not isinstance(item, threading.Event):
                 self._hurry.wait(BATCH_WAIT)  # cut short by a flush or close
-            batch: list[Ended] = []
+            batch: list[Ended | Forget] = []
             waiting: list[threading.Event] = []
             while True:
                 if item is None:
@@ -112,23 +117,36 @@ class HistoryLog:
             for event in waiting:
                 event.set()
 
-    def _record(self, batch: list[Ended]) -> None:
-        """Write ``batch`` in one transaction; if that fails, turn by turn, so that one turn
-        the store refuses costs only itself. A failure (a full disk, a directory that cannot
-        be made) is logged, once per kind, and never ends the writer or the calls."""
-        try:
-            self.store.record_many([ended.to_record() for ended in batch])
-            return
-        except Exception:  # noqa: BLE001 - told below, turn by turn
-            if len(batch) == 1:
-                self._record_one(batch[0])
-                return
-        for ended in batch:
-            self._record_one(ended)
+    def _record(self, batch: list[Ended | Forget]) -> None:
+        """Write ``batch`` in order: each run of turns in one transaction, or, if that fails,
+        turn by turn, so that one turn the store refuses costs only itself. A failure (a full
+        disk, a directory that cannot be made) is logged, once per kind, and never ends the
+        writer or the calls."""
+        run: list[Ended] = []
+        for item in [*batch, None]:
+            if item is not None and not isinstance(item, Forget):
+                run.append(item)
+                continue
+            self._record_run(run)
+            run = []
+            if item is not None:
+                self._write_one(self.store.forget, item.conversation_id, item.turns)
 
-    def _record_one(self, ended: Ended) -> None:
+    def _record_run(self, run: list[Ended]) -> None:
+        if not run:
+            return
         try:
-            self.store.record(ended.to_record())
+            self.store.record_many([ended.to_record() for ended in run])
+        except Exception:  # noqa: BLE001 - told below, turn by turn
+            for ended in run:
+                self._write_one(self._record_turn, ended)
+
+    def _record_turn(self, ended: Ended) -> None:
+        self.store.record(ended.to_record())
+
+    def _write_one(self, write: Callable[..., None], *args: Any) -> None:
+        try:
+            write(*args)
         except AiChatsError as exc:  # the store's own account of it: one line says it
             self._warn_once(str(exc))
         except Exception as exc:  # a bug: its traceback, once

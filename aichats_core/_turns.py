@@ -31,6 +31,9 @@ class Outcome:
     status: str
     answer: str
     finish: Finish | None
+    kept: bool
+    """Whether the conversation keeps the turn: complete, or cut short with ``keep_partial``
+    after some of the answer."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ async def recorded(
     turn: Turn,
     log: HistoryLog | None,
     ended: Callable[[Outcome], None] | None = None,
+    keep_partial: bool = False,
 ) -> AsyncGenerator[Event, None]:
     """``events`` unchanged; when they end, the turn goes to ``log`` and ``ended``. On the
     loop, only the clock is read and the events kept: the record is made by the writer."""
@@ -158,12 +162,35 @@ async def recorded(
     finally:
         await events.aclose()
         end = time.perf_counter()
+        kept = status == "complete" or (keep_partial and bool(parts or images))
         if log is not None:
             log.submit(
-                Ended(turn, status, parts, images, finish, usage, error, wall, started, first, end)
+                Ended(
+                    turn,
+                    status,
+                    kept,
+                    parts,
+                    images,
+                    finish,
+                    usage,
+                    error,
+                    wall,
+                    started,
+                    first,
+                    end,
+                )
             )
         if ended is not None:
-            ended(Outcome(status, answer_of(parts, images), finish))
+            ended(Outcome(status, answer_of(parts, images), finish, kept))
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """A conversation let its last ``turns`` kept turns go, to be marked so in the store
+    after the turns queued before it."""
+
+    conversation_id: str
+    turns: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +199,7 @@ class Ended:
 
     turn: Turn
     status: str
+    kept: bool
     parts: list[str]
     images: list[str]
     finish: Finish | None
@@ -218,6 +246,7 @@ class Ended:
             error=message,
             options=options,
             system=turn.system,
+            kept=self.kept,
         )
 
 

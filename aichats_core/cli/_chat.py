@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,12 +26,26 @@ if TYPE_CHECKING:
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    _end_cleanly_on_hangup_and_terminate()
     if args.prompt is None and sys.stdin.isatty() and not args.json:
         from aichats_core.cli._repl import run_repl
 
         return run_repl(args)
     prompt = _prompt("-" if args.prompt is None else args.prompt)
     return asyncio.run(_one_turn(args, prompt))
+
+
+def _end_cleanly_on_hangup_and_terminate() -> None:
+    """A closed terminal window (SIGHUP) or a ``kill`` (SIGTERM) ends the chat as an exit
+    does, not at once: the answer being streamed is recorded as interrupted, and what the
+    history had queued is written."""
+
+    def leave(number: int, frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    for name in ("SIGHUP", "SIGTERM"):
+        if (number := getattr(signal, name, None)) is not None:
+            signal.signal(number, leave)
 
 
 @dataclass

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from aichats_core.history import ConversationRecord, ConversationSummary, HistoryStore
 
 _DEFAULT_LIMIT = 20
+_RM_PREFIX = 6
+"""The shortest id prefix ``rm`` takes: a typo must not delete a conversation."""
 
 
 def add_logs_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -80,6 +82,7 @@ def _add_limit_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def logs_command(args: argparse.Namespace) -> int:
+    from aichats_core.errors import InvalidRequestError
     from aichats_core.history import HistoryStore
 
     with HistoryStore(getattr(args, "db", None)) as store:
@@ -92,7 +95,14 @@ def logs_command(args: argparse.Namespace) -> int:
             else:
                 _print_conversation(conversation)
         elif args.logs_command == "rm":
-            store.remove(args.id)
+            if len(args.id) < _RM_PREFIX:
+                raise InvalidRequestError(
+                    f"logs rm {args.id}: give at least {_RM_PREFIX} characters of the id"
+                    " (`aichats logs list` shows them): a removal cannot be undone"
+                )
+            removed = store.conversation(args.id)
+            store.remove(removed.id)
+            print(f"removed {removed.id} ({len(removed.turns)} turns)")
         else:
             limit = args.n or None
             if args.logs_command == "list":

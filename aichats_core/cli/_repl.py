@@ -30,6 +30,8 @@ _T = TypeVar("_T")
 
 PROMPT = "> "
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+_ANY = frozenset({"timeout"})
+"""Options of the flags that every provider takes, kept when ``/provider`` switches."""
 HELP = """\
 /provider NAME      chat with another provider from the next turn (its default model)
 /model NAME         use another model of this provider
@@ -50,10 +52,9 @@ def run_repl(args: argparse.Namespace) -> int:
         stack = AsyncExitStack()
         session = runner.run(stack.enter_async_context(chat_session(args)))
         try:
-            Repl(runner, session, args).run()
+            Repl(runner, session, args, lines).run()
         finally:
             runner.run(stack.aclose())
-            lines.save()
     return 0
 
 
@@ -62,12 +63,18 @@ class Repl:
     are commands."""
 
     def __init__(
-        self, runner: asyncio.Runner, session: ChatSession, args: argparse.Namespace
+        self,
+        runner: asyncio.Runner,
+        session: ChatSession,
+        args: argparse.Namespace,
+        lines: _InputHistory,
     ) -> None:
+        self.lines = lines
         self.runner = runner
         self.session = session
         self.args = args
         self.last_prompt: str | None = None
+        self.last_kept = False
         self.images = 0
         self.commands: dict[str, Callable[[str], bool | None]] = {
             "/provider": self.provider,
@@ -98,6 +105,7 @@ class Repl:
                 continue
             if not line:
                 continue
+            self.lines.remember()
             if line.startswith("/"):
                 name, _, rest = line.partition(" ")
                 command = self.commands.get(name)
@@ -121,7 +129,9 @@ class Repl:
 
     def ask(self, prompt: str) -> None:
         self.last_prompt = prompt
+        before = len(self.conversation.messages)
         self.guarded(lambda: self.runner.run(self._answer(prompt)))
+        self.last_kept = len(self.conversation.messages) > before  # for /retry
 
     async def _answer(self, prompt: str) -> None:
         await print_answer(self.conversation, prompt, keep_partial=True)
@@ -145,9 +155,12 @@ class Repl:
             say(f"provider: {self.conversation.provider}")
             return
         get_provider(name)  # an unknown name fails here, with the installed ones listed
-        self.conversation.provider = name
-        self.conversation.model = None
-        self.conversation.provider_options = None  # -o options were for the first provider
+        conversation = self.conversation
+        conversation.provider, conversation.model = name, None
+        # The flags' -o options, --base-url, --cookie and the emulator were the first
+        # provider's; the core's own (timeout) hold for any.
+        conversation.provider_options = None
+        conversation.options = {k: v for k, v in conversation.options.items() if k in _ANY}
         say(f"provider: {name} (its default model)")
 
     def model(self, name: str) -> None:
@@ -166,7 +179,10 @@ class Repl:
         say(f"system message: {text}" if text else "system message removed")
 
     def image(self, text: str) -> None:
-        words = shlex.split(text) if text else []
+        try:
+            words = shlex.split(text) if text else []
+        except ValueError as exc:  # an unbalanced quote
+            raise InvalidRequestError(f"/image {text}: {exc}; quote the prompt whole") from None
         if not words:
             raise InvalidRequestError("/image needs a prompt: /image PROMPT [FILE]")
         if len(words) > 1 and words[-1].lower().endswith(IMAGE_SUFFIXES):
@@ -206,8 +222,7 @@ class Repl:
         if self.last_prompt is None:
             say("nothing to retry yet")
             return
-        messages = self.conversation.messages
-        if len(messages) >= 2 and messages[-2].content == self.last_prompt:
+        if self.last_kept:  # its answer is in the conversation: replaced by the new one
             self.conversation.forget(1)
         self.ask(self.last_prompt)
 
@@ -218,6 +233,7 @@ class Repl:
             **old.options,
         )  # fmt: skip
         self.session.continued = None
+        self.last_prompt = None
         say("new conversation")
 
     def history(self, _: str) -> None:
@@ -242,6 +258,7 @@ class _InputHistory:
     def __init__(self, readline: Any, path: Path | None) -> None:
         self.readline = readline
         self.path = path
+        self.failed = False
 
     @classmethod
     def open(cls) -> _InputHistory:
@@ -260,14 +277,20 @@ class _InputHistory:
             readline.read_history_file(path)
         return cls(readline, path)
 
-    def save(self) -> None:
+    def remember(self) -> None:
+        """Add the line just typed to the file at once: a chat that ends by a closed window
+        or a signal keeps its lines too."""
         if self.readline is None or self.path is None:
             return
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self.readline.write_history_file(self.path)
+            if not self.path.exists():
+                self.path.touch(mode=0o600)
+            self.readline.append_history_file(1, self.path)
         except OSError as exc:
-            print(f"aichats: could not save the input history: {exc}", file=sys.stderr)
+            if not self.failed:
+                print(f"aichats: could not save the input history: {exc}", file=sys.stderr)
+            self.failed = True
 
 
 def _complete_command(text: str, state: int) -> str | None:

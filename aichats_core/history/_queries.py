@@ -13,13 +13,13 @@ ON CONFLICT (id) DO UPDATE SET
 APPEND_TURN = """
 INSERT INTO turns (
     conversation_id, seq, prompt, answer, provider, model, status, error, attempts, usage,
-    options, started_at, first_event_ms, duration_ms, system
+    options, started_at, first_event_ms, duration_ms, system, kept
 )
 VALUES (
     :conversation_id,
     (SELECT coalesce(max(seq), 0) + 1 FROM turns WHERE conversation_id = :conversation_id),
     :prompt, :answer, :provider, :model, :status, :error, :attempts, :usage,
-    :options, :started_at, :first_event_ms, :duration_ms, :system
+    :options, :started_at, :first_event_ms, :duration_ms, :system, :kept
 )
 """
 
@@ -64,3 +64,11 @@ INDEXED_UPTO_LAST = (
 )
 """After indexing, or after a delete: every remaining turn is indexed, and new ones (whose
 ids may reuse deleted ones) are not."""
+
+FORGET = """
+UPDATE turns SET kept = 0 WHERE id IN (
+    SELECT id FROM turns WHERE conversation_id = :conversation_id AND kept = 1
+    ORDER BY seq DESC LIMIT :turns
+)
+"""
+"""The conversation let its last ``turns`` kept turns go (``Conversation.forget``)."""

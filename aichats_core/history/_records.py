@@ -47,6 +47,10 @@ class TurnRecord:
     options: tuple[str, ...] = ()
     system: str | None = None
     """The conversation's system prompt at this turn."""
+    kept: bool = True
+    """Whether the conversation kept this turn, to send it again with the next: a failed
+    turn never is; an interrupted one when its caller kept the partial answer; a turn the
+    conversation forgot (``/retry``) no longer is."""
     seq: int | None = field(default=None, compare=False)
     """The turn's place in its conversation, from 1; given by the store, ignored by ``record``."""
 
@@ -77,6 +81,7 @@ class TurnRecord:
             "attempts": [dict(attempt) for attempt in self.attempts],
             "options": list(self.options),
             "system": self.system,
+            "kept": self.kept,
             "started_at": self.started_at.isoformat(),
             "first_event_ms": self.first_event_ms,
             "duration_ms": self.duration_ms,
@@ -118,11 +123,11 @@ class ConversationRecord:
 
     def messages(self) -> list[dict[str, str]]:
         """The conversation as a next turn sends it, without the system message: each turn
-        with an answer (complete, or interrupted with its partial text, which the user saw),
-        as a user and an assistant message. Failed turns were never answered: left out."""
+        it kept (``kept``: complete ones, and interrupted ones whose partial answer the caller
+        kept), as a user and an assistant message."""
         messages: list[dict[str, str]] = []
         for turn in self.turns:
-            if turn.status != "failed" and turn.answer:
+            if turn.kept and turn.status != "failed" and turn.answer:
                 messages.append({"role": "user", "content": turn.prompt})
                 messages.append({"role": "assistant", "content": turn.answer})
         return messages

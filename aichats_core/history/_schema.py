@@ -85,7 +85,15 @@ END;
 half of a turn's write, which a writer thread takes from the calls on a small machine.
 ``indexed_upto`` is the last turn indexed; later ones are indexed by the next search."""
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+_V4 = """
+ALTER TABLE turns ADD COLUMN kept INTEGER NOT NULL DEFAULT 1;
+UPDATE turns SET kept = 0 WHERE status = 'failed' OR answer = '';
+"""
+"""Whether a turn is part of the conversation as its next turn sends it: not a failed one,
+nor one the conversation let go (an interruption it did not keep, a ``/retry``'s first try),
+so that continuing from the history sends what the live conversation would have."""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 VERSION = len(MIGRATIONS)
 
 

@@ -122,8 +122,20 @@ class HistoryStore:
             "first_event_ms": turn.first_event_ms,
             "duration_ms": turn.duration_ms,
             "system": None if turn.system is None else _storable(turn.system),
+            "kept": int(turn.kept),
             "ended_at": ended,
         }
+
+    def forget(self, conversation_id: str, turns: int = 1) -> None:
+        """Mark the last ``turns`` kept turns of a conversation as let go: still listed, no
+        longer sent when the conversation is continued (what ``Conversation.forget`` does)."""
+        values = {"conversation_id": conversation_id, "turns": turns}
+
+        def let_go(connection: sqlite3.Connection) -> None:
+            connection.execute(sql.FORGET, values)
+
+        if turns > 0:
+            self._write(let_go)
 
     def conversations(self, limit: int | None = 20) -> list[ConversationSummary]:
         """The conversations, the most recently updated first (all of them for ``None``)."""
@@ -131,8 +143,9 @@ class HistoryStore:
 
     def search(self, text: str, limit: int | None = 20) -> list[ConversationSummary]:
         """The conversations with a prompt or answer holding every word of ``text``, the most
-        recently updated first. ``text`` is plain words: quotes, ``*``, ``OR`` or ``-`` in it
-        are searched for, not read as query syntax."""
+        recently updated first. ``text`` is plain words, matched whole and regardless of
+        case: ``*``, ``OR``, ``-`` and quotes are no query syntax (punctuation only splits
+        words)."""
         words = text.split()
         if not words:
             raise InvalidRequestError("nothing to search for: the search text is empty")
@@ -349,4 +362,5 @@ def _turn(row: sqlite3.Row) -> TurnRecord:
         first_event_ms=row["first_event_ms"],
         duration_ms=row["duration_ms"],
         system=row["system"],
+        kept=bool(row["kept"]),
     )

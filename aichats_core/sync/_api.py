@@ -19,10 +19,12 @@ from aichats_core.sync._proxy import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import aiohttp
 
     from aichats_core._history_log import HistoryChoice
-    from aichats_core._models import Message
+    from aichats_core._models import Message, MessageInput
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
     from aichats_core._stream import ProviderChoice, ProviderOptions
@@ -100,14 +102,20 @@ def conversation(
     *,
     model: str | None = None,
     system: str | None = None,
+    proxy: str | None = None,
+    retries: int | RetryPolicy = 0,
+    provider_options: ProviderOptions | None = None,
     **options: Any,
 ) -> Conversation:
     """A blocking ``Conversation`` without a ``Client`` (each turn with its own short-lived
     session), as ``aichats_core.conversation``."""
     home = background()
     target = home.run(
-        called(_conversation.conversation, provider, model=model, system=system, **options)
-    )
+        called(
+            _conversation.conversation, provider, model=model, system=system, proxy=proxy,
+            retries=retries, provider_options=provider_options, **options,
+        )
+    )  # fmt: skip
     return Conversation(target, home)
 
 
@@ -164,6 +172,10 @@ class Client(SyncProxy[AsyncClient], Closing):
         model: str | None = None,
         system: str | None = None,
         id: str | None = None,
+        messages: Sequence[MessageInput] = (),
+        proxy: str | None = None,
+        retries: int | RetryPolicy | None = None,
+        provider_options: ProviderOptions | None = None,
         **options: Any,
     ) -> Conversation:
         """A blocking ``Conversation`` over this client, as the async ``conversation``."""
@@ -171,7 +183,8 @@ class Client(SyncProxy[AsyncClient], Closing):
         target = home.run(
             called(
                 self._target.conversation, provider, model=model, system=system, id=id,
-                **options,
+                messages=messages, proxy=proxy, retries=retries,
+                provider_options=provider_options, **options,
             )
         )  # fmt: skip
         return Conversation(target, home)

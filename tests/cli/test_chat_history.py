@@ -104,6 +104,7 @@ def test_a_failed_chat_is_recorded_as_failed_and_secrets_stay_out(home: Path) ->
     assert turn["status"] == "failed"
     assert turn["answer"] == ""
     assert turn["error"]
+    assert conversation["provider"] == turn["provider"] == "aichats"  # registered, not AiChats
     raw = b"".join(path.read_bytes() for path in home.glob("history.db*"))
     assert b"cookies" in raw  # the option's name is kept
     for secret_text in (secret, "hunter2-proxy"):
@@ -155,3 +156,28 @@ def test_a_history_that_cannot_be_written_costs_one_warning_not_the_answer(
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("aichats: could not record a turn: history database")
     assert "AICHATS_HISTORY=0" in result.stderr
+
+
+def test_a_terminated_chat_records_its_answer_as_interrupted() -> None:
+    import signal
+    import time
+
+    with running_in_thread() as emulator:
+        emulator.enqueue(Script(text=" ".join(f"w{i}" for i in range(30)), events=30, delay=0.1))
+        chat = subprocess.Popen(
+            [AICHATS, "chat", "--base-url", emulator.url, "story"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        time.sleep(1.0)
+        chat.send_signal(signal.SIGTERM)
+        out, errors = chat.communicate(timeout=30)
+    assert chat.returncode == 128 + signal.SIGTERM, errors
+    [conversation] = logs("list")
+    [shown] = logs("show", conversation["id"])
+    [turn] = shown["turns"]
+    assert turn["status"] == "interrupted"
+    assert turn["answer"].startswith("w0 w1 ")
+    assert out.startswith(turn["answer"][:6])

@@ -293,3 +293,31 @@ async def test_credentials_of_a_python_client_stay_out_of_the_database(
     assert b"expired" in raw  # the errors are recorded...
     assert cookie.encode() not in raw  # ...without the credentials they quote
     assert key.encode() not in raw
+
+
+async def test_continuing_sends_what_the_live_conversation_would_have(
+    emulator: AiChatsEmulator, tmp_path: Path
+) -> None:
+    """A cut turn not kept, and a turn forgotten by a retry, are not sent again later."""
+    emulator.enqueue(Script(text="cut short here", events=3, disconnect_after=1))
+    async with Client(base_url=emulator.url, history=tmp_path / "h.db") as client:
+        chat = client.conversation("aichats")
+        with pytest.raises(StreamInterruptedError):
+            await chat.send("lost")  # not kept: keep_partial is off
+        await chat.send("first try")
+        chat.forget()  # as /retry does
+        await chat.send("second try")
+        live = [m.content for m in chat.messages]
+    async with Client(base_url=emulator.url, history=tmp_path / "h.db") as client:
+        again = client.conversation("aichats", id=chat.id)
+        assert [m.content for m in again.messages] == live
+        await again.send("next")
+    assert sent_prompts(emulator)[-1].startswith("User: second try\nAssistant: ")
+    with HistoryStore(tmp_path / "h.db") as store:
+        turns = store.conversation(chat.id).turns
+    assert [(t.prompt, t.kept) for t in turns] == [
+        ("lost", False),
+        ("first try", False),
+        ("second try", True),
+        ("next", True),
+    ]

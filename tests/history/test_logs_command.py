@@ -137,7 +137,8 @@ def test_without_a_database_list_prints_nothing_and_creates_nothing(tmp_path: Pa
     ("args", "expected"),
     [
         (("show", "ffff"), "no conversation 'ffff'"),
-        (("rm", "ffff"), "no conversation 'ffff'"),
+        (("rm", "ffffff"), "no conversation 'ffffff'"),
+        (("rm", "0"), "give at least 6 characters of the id"),
         (("show", "0190"), "ambiguous"),
         (("search", " "), "empty"),
     ],

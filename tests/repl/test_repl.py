@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pexpect
-from conftest import spawn
+from pty_chat import spawn
 
 from aichats_core.history import HistoryStore
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
@@ -195,3 +195,30 @@ def test_help_and_listing_import_neither_the_repl_nor_the_history() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_lines_are_kept_when_the_terminal_closes(emulator: AiChatsEmulator, home: Path) -> None:
+    import signal
+
+    child = chat(emulator)
+    child.sendline("/history")
+    child.expect_exact(PROMPT)
+    child.sendline("typed before the window closed")
+    child.expect_exact(default_reply("typed before the window closed"))
+    child.expect_exact(PROMPT)
+    child.kill(signal.SIGHUP)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 128 + signal.SIGHUP
+    lines = (home / "chat-input-history").read_text().splitlines()
+    assert lines[-2:] == ["/history", "typed before the window closed"]
+    [turn] = the_only_conversation(home)
+    assert turn.status == "complete"
+
+
+def test_an_unbalanced_quote_in_image_is_an_error_line(emulator: AiChatsEmulator) -> None:
+    child = chat(emulator)
+    child.sendline('/image "a cat')
+    child.expect_exact("error: /image")
+    child.expect_exact(PROMPT)
+    assert leave(child) == 0
