@@ -1,7 +1,8 @@
 """``make bench``: every benchmark, its ratio against the target, and a JSON record.
 
 Usage: python bench/run.py [BENCHMARK ...] [--quick], where BENCHMARK is one of stream,
-short_calls, sync_calls, history_calls, image, concurrency, cold_start (all by default).
+short_calls, sync_calls, history_calls, image, concurrency, cold_start, gateway (all by
+default; gateway starts aichats serve and an upstream and takes 20-45 s).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import (
     cold_start,
     concurrency,
+    gateway,
     history_calls,
     image,
     short_calls,
@@ -47,6 +49,7 @@ def main(argv: list[str]) -> int:
         "image",
         "concurrency",
         "cold_start",
+        "gateway",
     ]
     rounds = 3 if quick else 7
     runs = {
@@ -57,6 +60,7 @@ def main(argv: list[str]) -> int:
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),
+        "gateway": lambda: asyncio.run(gateway.measure(rounds=5 if quick else 13)),
     }
     record: dict[str, object] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores,"
