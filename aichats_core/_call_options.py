@@ -250,10 +250,16 @@ def _type_name(annotation: Any) -> str:
 
 class ChainOptions(NamedTuple):
     """What one provider of a call gets: its options, and the call's options it does not
-    declare (given to others of the chain), for ``Finish`` to tell."""
+    declare (given to others of the chain), for ``Finish`` to tell; and, for a call with
+    features (``_features``), the messages in a shape it takes and the limits the core
+    enforces on its answer."""
 
     options: dict[str, Any]
     withheld: tuple[str, ...]
+    messages: Any = None
+    """The messages this provider gets instead of the call's (None: the call's)."""
+    limits: Any = None
+    """``_enforce.Limits`` of ``stop``/``max_tokens`` to apply to its answer, or None."""
 
 
 def solo_options(
@@ -264,7 +270,9 @@ def solo_options(
 ) -> ChainOptions:
     """The options of a call to one provider: all of them are its own, or refused."""
     # tuple.__new__: a NamedTuple's own __new__ costs a quarter of this path.
-    return tuple.__new__(ChainOptions, (checked_options(name, provider, options, memo), ()))
+    return tuple.__new__(
+        ChainOptions, (checked_options(name, provider, options, memo), (), None, None)
+    )
 
 
 def route_options(

@@ -19,8 +19,10 @@ from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
     Failure,
     Finish,
+    FinishReason,
     ImageResponse,
     TextChunk,
+    ToolCall,
     Usage,
 )
 from aichats_core._provider import Messages
@@ -36,7 +38,7 @@ from aichats_core.errors import (
     StreamInterruptedError,
 )
 
-Event: TypeAlias = TextChunk | ImageResponse | Usage | Finish
+Event: TypeAlias = TextChunk | ImageResponse | ToolCall | Usage | Finish
 
 
 async def fall_back(
@@ -133,26 +135,39 @@ async def _attempt(
     received: list[str] = []
     remember = received.append if keep_text else _forget
     started = False
+    reason: str | None = None  # why the answer ended, when not a plain stop
+    limits = routed.limits
     items: AsyncIterator[Any] | None = None
     try:
         try:
             items = selection.provider.create_async_generator(
-                selection.model, messages, proxy, **routed.options
+                selection.model, routed.messages or messages, proxy, **routed.options
             )
             async for item in items:
                 started = True
-                if type(item) is str:
-                    remember(item)
-                    yield TextChunk(text=item)
+                if type(item) is str or isinstance(item, str | TextChunk):
+                    text = item.text if isinstance(item, TextChunk) else str(item)
+                    if limits is not None:
+                        text = limits.feed(text)
+                    if text:
+                        remember(text)
+                        yield TextChunk(text=text)
+                    if limits is not None and limits.reason is not None:
+                        reason = limits.reason  # a stop sequence, or max_tokens: over
+                        break
                 elif isinstance(item, PROVIDER_EVENT_TYPES):
-                    if isinstance(item, TextChunk):
-                        remember(item.text)
+                    if isinstance(item, ToolCall):
+                        reason = reason or "tool_calls"
                     yield item
-                elif isinstance(item, str):  # a str subclass: still text (this is for speed)
-                    remember(str(item))
-                    yield TextChunk(text=str(item))
+                elif type(item) is FinishReason:
+                    reason = item.reason  # the service's own word on it
                 else:
                     raise _garbage(selection, item)
+            else:
+                if limits is not None and (rest := limits.flush()):
+                    remember(rest)
+                    yield TextChunk(text=rest)
+                    reason = limits.reason or reason
         finally:
             # Close the provider now, not when the garbage collector gets to it: that is what
             # releases its connection when the caller leaves the loop early. What its closing
@@ -161,8 +176,9 @@ async def _attempt(
             if aclose is not None:
                 await aclose()
     except AiChatsError as exc:
-        if isinstance(exc, ProviderError) and not exc.provider:
-            _name(exc, selection.name)
+        if isinstance(exc, ProviderError) and exc.provider != selection.name:
+            if not exc.provider or exc.provider == selection.provider.__name__:
+                _name(exc, selection.name)  # named as the caller chose it, not by its class
         elif isinstance(exc, ModelNotSupportedError) and not exc.provider:
             _name_model_error(exc, selection)
         if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
@@ -175,7 +191,12 @@ async def _attempt(
         if isinstance(error, StreamInterruptedError):
             error.partial_text = "".join(received)
         raise error from exc
-    yield _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+    finish = _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+    yield (
+        finish
+        if reason is None or reason == "stop"
+        else finish.model_copy(update={"reason": reason})
+    )
 
 
 def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:
@@ -200,7 +221,9 @@ def _name_model_error(error: ModelNotSupportedError, selection: Selection) -> No
 
 def _name(error: ProviderError, name: str) -> None:
     """Name the provider in an error raised without one (``provider=""``): a plugin's helper
-    that does not know which provider it serves, e.g. g4f's one-argument ``RateLimitError``."""
+    that does not know which provider it serves, e.g. g4f's one-argument ``RateLimitError``;
+    or by its class name, which is not the name the caller chose (``OpenAICompatible`` for
+    ``openai``)."""
     error.provider = name
     error.args = (f"{name}: {error.detail}",)
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._closing import AsyncClosing
+from aichats_core._features import features_given
 from aichats_core._history_log import HistoryChoice, open_log
 from aichats_core._models import MessageInput, validate_messages
 from aichats_core._registry import ProviderRegistry
@@ -151,10 +152,19 @@ class Client(AsyncClosing):
         retries: int | RetryPolicy | None = None,
         provider_options: ProviderOptions | None = None,
         keep_partial_text: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
         **options: Any,
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults;
         recorded in the history as a conversation of one turn when ``history`` is on."""
+        if tools is not None or tool_choice is not None or response_format is not None:
+            options = {**options, **features_given(tools, tool_choice, response_format)}
+        if max_tokens is not None or stop is not None:
+            options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
         if self._log is None:
             return self._call(
                 provider, messages, model, proxy, retries, provider_options,
@@ -251,6 +261,11 @@ class Client(AsyncClosing):
         proxy: str | None = None,
         retries: int | RetryPolicy | None = None,
         provider_options: ProviderOptions | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
         **options: Any,
     ) -> str:
         """Like ``aichats_core.complete``, over this client's session and with its defaults."""
@@ -262,6 +277,11 @@ class Client(AsyncClosing):
             retries=retries,
             provider_options=provider_options,
             keep_partial_text=False,  # text() keeps it, and gives it to an interruption
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            max_tokens=max_tokens,
+            stop=stop,
             **options,
         )
         return await events.text()

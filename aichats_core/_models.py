@@ -9,35 +9,115 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from typing import Annotated, Any, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictStr,
+    TypeAdapter,
+    model_serializer,
+)
 from pydantic import ValidationError as _PydanticValidationError
 
 from aichats_core.errors import InvalidRequestError
 
-Role: TypeAlias = Literal["system", "user", "assistant"]
+Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+FinishReasonName: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 _MESSAGE_KEYS = ("role", "content")
 
 
+class TextPart(BaseModel):
+    """A piece of a message's text (OpenAI's ``{"type": "text", "text": ...}``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImageURL(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    url: str
+    """An ``http(s)`` URL or a ``data:`` URI."""
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class ImagePart(BaseModel):
+    """An image in a message (OpenAI's ``{"type": "image_url", "image_url": {"url": ...}}``),
+    for providers that declare the ``image_input`` capability."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    type: Literal["image_url"] = "image_url"
+    image_url: ImageURL
+
+
+ContentPart: TypeAlias = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class ToolCall(BaseModel):
+    """The model asks for a tool to be called: one complete call, ``arguments`` the JSON text
+    of its arguments as the model wrote them. Also what an assistant ``Message`` carries in
+    ``tool_calls`` when the conversation goes on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    kind: Literal["tool_call"] = "tool_call"
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
 class Message(BaseModel):
     """One turn of a conversation, immutable.
 
-    It also reads as a read-only mapping of ``role`` and ``content`` (``m["role"]``,
-    ``m.get("content")``, ``"content" in m``, ``dict(m)``), so that code written for dict
-    messages, as g4f-style providers are, works without conversion.
+    ``content`` is text, or a tuple of parts (``TextPart``, ``ImagePart``). An assistant
+    message may carry the ``tool_calls`` it made; a ``tool`` message answers one of them
+    (``tool_call_id``). It also reads as a read-only mapping of ``role`` and ``content``
+    (``m["role"]``, ``m.get("content")``, ``"content" in m``, ``dict(m)``), so that code
+    written for dict messages, as g4f-style providers are, works without conversion.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     role: Role
-    content: str
+    content: StrictStr | Annotated[tuple[ContentPart, ...], Field(strict=False)]
+    tool_calls: Annotated[tuple[ToolCall, ...], Field(strict=False)] = ()
+    tool_call_id: str | None = None
 
-    def __getitem__(self, key: str) -> str:
+    @model_serializer(mode="wrap")
+    def _without_unused_tool_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``{"role", "content"}`` as before tools, unless the message uses them."""
+        data = handler(self)
+        if isinstance(data, dict):
+            if not self.tool_calls:
+                data.pop("tool_calls", None)
+            if self.tool_call_id is None:
+                data.pop("tool_call_id", None)
+        return data
+
+    @property
+    def text(self) -> str:
+        """The text of ``content``: the string, or its text parts joined."""
+        content = self.content
+        if isinstance(content, str):
+            return content
+        return "".join(part.text for part in content if isinstance(part, TextPart))
+
+    @property
+    def has_images(self) -> bool:
+        return not isinstance(self.content, str) and any(
+            isinstance(part, ImagePart) for part in self.content
+        )
+
+    def __getitem__(self, key: str) -> Any:
         if key not in _MESSAGE_KEYS:
             raise KeyError(key)
-        value: str = getattr(self, key)
-        return value
+        return getattr(self, key)
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key) if key in _MESSAGE_KEYS else default
@@ -55,10 +135,10 @@ class Message(BaseModel):
     def keys(self) -> KeysView[str]:
         return {"role": None, "content": None}.keys()
 
-    def values(self) -> ValuesView[str]:
+    def values(self) -> ValuesView[Any]:
         return {"role": self.role, "content": self.content}.values()
 
-    def items(self) -> ItemsView[str, str]:
+    def items(self) -> ItemsView[str, Any]:
         return {"role": self.role, "content": self.content}.items()
 
 
@@ -96,6 +176,17 @@ class Usage(BaseModel):
     completion_tokens: int | None = None
 
 
+class FinishReason(BaseModel):
+    """Why the answer ended, as a provider knows it (its service said so): the core puts it
+    in ``Finish.reason`` and does not pass this event on. Without it, an answer that ends
+    with tool calls ends for ``tool_calls``, any other for ``stop``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["finish_reason"] = "finish_reason"
+    reason: FinishReasonName
+
+
 class Failure(BaseModel):
     """An attempt that failed before another answered: a retry, or a provider of a chain."""
 
@@ -120,7 +211,10 @@ class Finish(BaseModel):
     kind: Literal["finish"] = "finish"
     provider: str
     model: str
-    reason: Literal["stop"] = "stop"
+    reason: FinishReasonName = "stop"
+    """``stop`` (the answer is complete, or reached a stop sequence), ``length``
+    (``max_tokens``, or the service's own limit), ``tool_calls`` (the model asks for tools),
+    ``content_filter`` (the service withheld the rest)."""
     options: tuple[str, ...] = ()
     """The names of the call's options this provider was given (``session`` aside)."""
     withheld: tuple[str, ...] = ()
@@ -132,15 +226,16 @@ class Finish(BaseModel):
 
 
 ResultEvent: TypeAlias = Annotated[
-    TextChunk | ImageResponse | Usage | Finish, Field(discriminator="kind")
+    TextChunk | ImageResponse | ToolCall | Usage | Finish, Field(discriminator="kind")
 ]
 """Any event of the unified stream, discriminated by ``kind``."""
 
-PROVIDER_EVENT_TYPES = (TextChunk, ImageResponse, Usage)
-"""The events a provider may yield; ``Finish`` is the core's to send."""
+PROVIDER_EVENT_TYPES = (TextChunk, ImageResponse, ToolCall, Usage)
+"""The events a provider may yield and callers receive; ``Finish`` is the core's to send
+(a provider says why its answer ended with ``FinishReason``)."""
 
-ResultEventAdapter: TypeAdapter[TextChunk | ImageResponse | Usage | Finish] = TypeAdapter(
-    ResultEvent
+ResultEventAdapter: TypeAdapter[TextChunk | ImageResponse | ToolCall | Usage | Finish] = (
+    TypeAdapter(ResultEvent)
 )
 """Validates a result event from a dict or JSON, e.g. one line of ``aichats chat --json``."""
 
@@ -148,6 +243,7 @@ MessageInput: TypeAlias = Message | Mapping[str, Any]
 """What callers may pass as a message: a ``Message`` or a plain ``{"role", "content"}`` dict."""
 
 _message_list = TypeAdapter(list[Message])
+_CONTENT_BRANCHES = ("str", "tuple[tagged-union[TextPart,ImagePart], ...]")
 
 
 def validate_messages(messages: str | Iterable[MessageInput]) -> tuple[Message, ...]:
@@ -171,12 +267,21 @@ def validate_messages(messages: str | Iterable[MessageInput]) -> tuple[Message, 
 
 
 def _describe(exc: _PydanticValidationError) -> str:
-    problems = []
+    problems: list[str] = []
     for error in exc.errors(include_url=False):
-        where = "messages" + "".join(f"[{part!r}]" for part in error["loc"])
-        problems.append(f"{where}: {error['msg']}")
+        loc = list(error["loc"])
+        if len(loc) >= 3 and loc[2] in _CONTENT_BRANCHES:  # which branch of the union failed
+            loc, message = loc[:2], "should be a string, or a list of text and image_url parts"
+        else:
+            message = error["msg"]
+        where = "messages" + "".join(f"[{part!r}]" for part in loc)
+        if f"{where}: {message}" not in problems:
+            problems.append(f"{where}: {message}")
     return (
         "invalid messages: "
         + "; ".join(problems)
-        + (" (each message is {'role': 'system'|'user'|'assistant', 'content': str})")
+        + (
+            " (each message is {'role': 'system'|'user'|'assistant'|'tool', 'content': str or"
+            " a list of text and image_url parts})"
+        )
     )

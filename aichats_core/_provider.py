@@ -15,10 +15,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeAlias
 from aichats_core.errors import ModelNotSupportedError, ProviderContractError
 
 if TYPE_CHECKING:
-    from aichats_core._models import ImageResponse, Message, TextChunk, Usage
+    from aichats_core._models import (
+        FinishReason,
+        ImageResponse,
+        Message,
+        TextChunk,
+        ToolCall,
+        Usage,
+    )
 
-ProviderItem: TypeAlias = "str | TextChunk | ImageResponse | Usage"
-"""What a provider may yield: plain text or a result event."""
+ProviderItem: TypeAlias = "str | TextChunk | ImageResponse | ToolCall | Usage | FinishReason"
+"""What a provider may yield: plain text, a result event, or why its answer ended."""
 Messages: TypeAlias = "Sequence[Message]"
 """Validated messages, as providers receive them (``message["content"]`` also works)."""
 
@@ -133,6 +140,14 @@ def _optional_attribute_problems(candidate: type) -> list[str]:
         isinstance(m, str) for m in image_models
     ):
         problems.append(f"'image_models' should be a list of strings, not {image_models!r:.60}")
+    declared: object = getattr(candidate, "capabilities", frozenset())
+    from aichats_core.capabilities import CAPABILITIES
+
+    if not isinstance(declared, set | frozenset) or not declared <= CAPABILITIES:
+        problems.append(
+            f"'capabilities' should be a set of {', '.join(sorted(CAPABILITIES))}, not"
+            f" {declared!r:.80}"
+        )
     if not isinstance(aliases, dict) or not all(
         isinstance(k, str) and _is_alias_target(v) for k, v in aliases.items()
     ):
@@ -200,6 +215,8 @@ class AsyncGeneratorProvider:
     models: ClassVar[list[str]] = []
     transient_statuses: ClassVar[frozenset[int] | set[int]] = frozenset()
     """The service's own statuses that mean "try again", beyond the core's."""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """What it takes beyond plain text (``aichats_core.capabilities``): none by default."""
 
     @classmethod
     def create_async_generator(

@@ -10,14 +10,29 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from aichats_core._call_options import route_options, solo_options
+from aichats_core._call_options import ChainOptions, route_options, solo_options
 from aichats_core._calls import Event, fall_back, retrying
 from aichats_core._closing import AsyncClosing
-from aichats_core._models import ImageResponse, MessageInput, TextChunk, validate_messages
+from aichats_core._features import (
+    Features,
+    ProviderPlan,
+    features_given,
+    needs,
+    plain,
+    plan_for,
+    split_features,
+)
+from aichats_core._models import (
+    ImageResponse,
+    Message,
+    MessageInput,
+    TextChunk,
+    validate_messages,
+)
 from aichats_core._registry import ProviderRegistry, normalize_name
 from aichats_core._retry import RetryPolicy
 from aichats_core._select import Failed, ProviderRef, Selection, select, select_or_failure
-from aichats_core.errors import InvalidRequestError, StreamInterruptedError
+from aichats_core.errors import CapabilityError, InvalidRequestError, StreamInterruptedError
 
 __all__ = [
     "Event",
@@ -81,6 +96,11 @@ def stream(
     retries: int | RetryPolicy = 0,
     provider_options: ProviderOptions | None = None,
     keep_partial_text: bool = True,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: str | Mapping[str, Any] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+    stop: str | Sequence[str] | None = None,
     **options: Any,
 ) -> ResultStream:
     """Stream the answer of ``provider`` as result events, ending with ``Finish``.
@@ -97,10 +117,20 @@ def stream(
     stream keeps for that; ``keep_partial_text=False`` keeps none (``partial_text`` is then
     empty: you have seen the text), so that relaying a long answer holds none of it.
 
+    ``tools`` (OpenAI's function tools) and ``tool_choice``, ``response_format``,
+    ``max_tokens`` and ``stop`` are checked against what the provider declares
+    (``aichats_core.capabilities``): a provider without tools, JSON output or image input is
+    refused for a call that needs them (``CapabilityError``; skipped in a chain), and
+    ``max_tokens``/``stop`` are enforced by the core for a provider that does not take them.
+
     >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
     ...     print(event)
     """
     check_targets(provider, provider_options)
+    if tools is not None or tool_choice is not None or response_format is not None:
+        options = {**options, **features_given(tools, tool_choice, response_format)}
+    if max_tokens is not None or stop is not None:
+        options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
     return start(
         provider, messages, model, proxy, retries, provider_options, options, keep_partial_text
     )
@@ -114,10 +144,20 @@ async def complete(
     proxy: str | None = None,
     retries: int | RetryPolicy = 0,
     provider_options: ProviderOptions | None = None,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    tool_choice: str | Mapping[str, Any] | None = None,
+    response_format: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+    stop: str | Sequence[str] | None = None,
     **options: Any,
 ) -> str:
-    """The whole answer: its text, or the first image URI for an image model."""
+    """The whole answer: its text, or the first image URI for an image model (``stream``
+    says what the arguments do)."""
     check_targets(provider, provider_options)
+    if tools is not None or tool_choice is not None or response_format is not None:
+        options = {**options, **features_given(tools, tool_choice, response_format)}
+    if max_tokens is not None or stop is not None:
+        options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
     events = start(provider, messages, model, proxy, retries, provider_options, options, False)
     return await events.text()  # keeps the text, and gives it to an interruption
 
@@ -158,20 +198,70 @@ def start(
     validated = validate_messages(messages)
     policy = RetryPolicy.coerce(retries)
     per_provider = {normalize_name(k): dict(v) for k, v in (provider_options or {}).items()}
+    options, features = split_features(options)
+    special = features is not None or not plain(validated)
     if isinstance(provider, str) or not isinstance(provider, Sequence):
         selection = select(provider, model, registry)
         if per_provider:
             own = per_provider.get(normalize_name(selection.name))
             options = {**options, **own} if own else options
         routed = solo_options(selection.name, selection.provider, options, memo)
+        if special:
+            needed = needs(features, validated)
+            plan = plan_for(selection.name, selection.provider, features, validated, needed)
+            routed = _planned(routed, plan)
         return ResultStream(
             retrying(selection, validated, proxy, routed, policy, keep_partial_text)
         )
     if not provider:
         raise InvalidRequestError("no provider given: the fallback list is empty")
     candidates = [select_or_failure(ref, model, registry) for ref in provider]
+    plans: dict[int, ProviderPlan] = {}
+    if special:
+        candidates, plans = _capable(candidates, features, validated)
     chain = [(c.name, c.provider) for c in candidates if isinstance(c, Selection)]
     unloaded = len(chain) < len(candidates)  # what a skipped provider declares is unknown
     shares = iter(route_options(chain, options, per_provider, refuse_unused=not unloaded))
-    prepared = [c if isinstance(c, Failed) else (c, next(shares)) for c in candidates]
+    prepared = [
+        c if isinstance(c, Failed) else (c, _planned(next(shares), plans.get(index)))
+        for index, c in enumerate(candidates)
+    ]
     return ResultStream(fall_back(prepared, validated, proxy, policy, keep_partial_text))
+
+
+def _planned(routed: ChainOptions, plan: ProviderPlan | None) -> ChainOptions:
+    """A provider's share of the call, with what it gets of the call's features."""
+    if plan is None:
+        return routed
+    options = {**routed.options, **plan.arguments} if plan.arguments else routed.options
+    return ChainOptions(options, routed.withheld, plan.messages, plan.limits)
+
+
+def _capable(
+    candidates: list[Selection | Failed], features: Features | None, messages: tuple[Message, ...]
+) -> tuple[list[Selection | Failed], dict[int, ProviderPlan]]:
+    """The chain with the providers that lack a needed capability skipped (as failures the
+    trail names), and each other's plan; refused at once when none can take the call."""
+    needed = needs(features, messages)
+    plans: dict[int, ProviderPlan] = {}
+    kept: list[Selection | Failed] = []
+    refusals: list[CapabilityError] = []
+    for candidate in candidates:
+        if isinstance(candidate, Selection):
+            try:
+                plan = plan_for(candidate.name, candidate.provider, features, messages, needed)
+            except CapabilityError as exc:
+                refusals.append(exc)
+                kept.append(Failed(candidate.name, exc))
+                continue
+            plans[len(kept)] = plan
+        kept.append(candidate)
+    if refusals and not plans:
+        names = ", ".join(repr(error.provider) for error in refusals)
+        first = refusals[0]
+        raise CapabilityError(
+            first.provider,
+            first.capability,
+            f"no provider of the chain ({names}) can take this call: {first}",
+        )
+    return kept, plans

@@ -96,14 +96,14 @@ def one_turn(
 ) -> Turn:
     """The record of a one-shot call: a new conversation whose prompt is the last user
     message (the history before it is the caller's, sent again each call)."""
-    prompt = messages[-1].content if messages[-1].role == "user" else _last_prompt(messages)
-    system = messages[0].content if messages[0].role == "system" else None
+    prompt = messages[-1].text if messages[-1].role == "user" else _last_prompt(messages)
+    system = messages[0].text if messages[0].role == "system" else None
     found = credentials(options) if options else ()
     return Turn(None, prompt, provider, model, system, tuple(options), secrets + found)
 
 
 def _last_prompt(messages: tuple[Message, ...]) -> str:
-    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+    return next((m.text for m in reversed(messages) if m.role == "user"), "")
 
 
 def provider_name(provider: Any) -> str:

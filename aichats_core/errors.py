@@ -8,7 +8,8 @@ and fallback across providers possible.
 
     AiChatsError
     ├── InvalidRequestError          bad messages or options, found before any network
-    │   └── InvalidOptionError       an option unknown to, or badly typed for, a provider
+    │   ├── InvalidOptionError       an option unknown to, or badly typed for, a provider
+    │   └── CapabilityError          the call needs what the provider does not declare (tools...)
     ├── ProviderNotFoundError        no provider by that name (lists the close matches)
     ├── PluginLoadError              a plugin failed to import or breaks the provider protocol
     │   └── ProviderConflictError    two distributions claim one provider name
@@ -38,6 +39,7 @@ from typing import Any, Self
 __all__ = [
     "AiChatsError",
     "AllProvidersFailedError",
+    "CapabilityError",
     "ConnectTimeoutError",
     "InvalidOptionError",
     "InvalidRequestError",
@@ -82,6 +84,20 @@ class InvalidOptionError(InvalidRequestError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.provider, self.option, self.accepted, str(self)))
+
+
+class CapabilityError(InvalidRequestError):
+    """The call needs a capability the provider does not declare (``tools``, ``json_output``,
+    ``image_input``); raised at the call, before any network. ``provider`` and
+    ``capability`` say which. In a fallback chain, such a provider is skipped instead."""
+
+    def __init__(self, provider: str, capability: str, message: str) -> None:
+        self.provider = provider
+        self.capability = capability
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.provider, self.capability, str(self)))
 
 
 class ProviderNotFoundError(AiChatsError, LookupError):

@@ -159,8 +159,8 @@ def format_prompt(messages: Messages) -> str:
     if not messages:
         raise InvalidRequestError("AiChats: no messages to send")
     if len(messages) == 1:
-        return messages[0].content
-    lines = [f"{message.role.capitalize()}: {message.content}" for message in messages]
+        return messages[0].text
+    lines = [f"{message.role.capitalize()}: {message.text}" for message in messages]
     return "\n".join(lines) + "\nAssistant:"
 
 
@@ -168,7 +168,7 @@ def image_prompt(messages: Messages) -> str:
     """The image is drawn from the last message alone."""
     if not messages:
         raise InvalidRequestError("AiChats: no messages to draw an image from")
-    return messages[-1].content
+    return messages[-1].text
 
 
 def image_url_from(provider: str, payload: Any) -> str:

@@ -117,7 +117,7 @@ def test_a_cut_answer_is_recorded_as_interrupted_with_its_partial_text() -> None
         result = run("chat", "--base-url", emulator.url, "Hi")
     assert result.returncode == 1
     assert result.stdout == "one two th\n"  # the partial text, then its own line for the error
-    assert result.stderr.startswith("aichats: error: AiChats: the connection was cut")
+    assert result.stderr.startswith("aichats: error: aichats: the connection was cut")
     [conversation] = logs("list")
     [shown] = logs("show", conversation["id"])
     [turn] = shown["turns"]

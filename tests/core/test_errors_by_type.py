@@ -212,7 +212,7 @@ async def test_a_wait_for_a_pooled_connection_is_a_pool_timeout() -> None:
             with pytest.raises(PoolTimeoutError) as caught:
                 await client.complete("aichats", "Hi", base_url=emu.url, timeout=0.2)
     assert str(caught.value) == (
-        "AiChats: timed out waiting for a free connection of the pool after 0.2s: all are busy;"
+        "aichats: timed out waiting for a free connection of the pool after 0.2s: all are busy;"
         " raise the Client's max_connections, or the 'timeout' option"
     )
     assert len(emu.requests) == 1  # the second call never reached the service

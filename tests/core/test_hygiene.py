@@ -64,6 +64,7 @@ def test_events_pickle_and_describe_themselves_by_their_public_names() -> None:
         "Finish",
         "ImageResponse",
         "TextChunk",
+        "ToolCall",
         "Usage",
     ]
 

@@ -112,7 +112,7 @@ async def test_fallback_moves_on_before_the_first_event_and_finish_names_who_ans
     up = ScriptedProvider.script("from backup", name="Up")
     with registered("down", down), registered("up", up):
         events = [e async for e in aichats_core.stream(["down", "up"], "Hi")]
-    failure = Failure(provider="down", error="ProviderConnectionError", message="Down: refused")
+    failure = Failure(provider="down", error="ProviderConnectionError", message="down: refused")
     assert events == [
         TextChunk(text="from backup"),
         Finish(provider="up", model="scripted", failures=(failure,)),

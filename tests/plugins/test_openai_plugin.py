@@ -260,8 +260,8 @@ async def test_an_upstream_rate_limit_arrives_as_a_rate_limit_error(
     assert report["error"] == "RateLimitError", report
     assert report["status"] == 429
     assert report["retry_after"] == 2.0
-    assert report["message"].startswith("OpenAICompatible: HTTP 429 from http://127.0.0.1:")
-    assert "provider 'AiChats' is rate limiting" in report["message"]
+    assert report["message"].startswith("openai: HTTP 429 from http://127.0.0.1:")
+    assert "provider 'aichats' is rate limiting" in report["message"]
     assert report["events"] == []
 
 

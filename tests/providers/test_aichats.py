@@ -212,7 +212,7 @@ async def test_http_errors_are_typed_with_status_and_excerpt(emulator: AiChatsEm
         await events_of(emulator, "x")
     assert caught.value.status == 503
     assert "overloaded, try later" in str(caught.value)
-    assert caught.value.provider == "AiChats"
+    assert caught.value.provider == "aichats"  # the registered name, not the class
 
 
 async def test_rate_limits_carry_retry_after(emulator: AiChatsEmulator) -> None:

@@ -112,7 +112,7 @@ async def test_a_public_service_cannot_send_the_client_into_private_networks(
         await aichats_core.complete(
             "aichats", "x", model="dalle", base_url=base_url, proxy=proxy.url
         )
-    assert caught.value.provider == "AiChats"
+    assert caught.value.provider == "aichats"  # the registered name, not the class
     assert named in str(caught.value)
     assert "allow_private_image_urls=True" in str(caught.value)
     assert [r.method for r in proxy.requests] == ["POST"]

@@ -44,7 +44,7 @@ from aichats_core.errors import (
 from aichats_core.http import DEFAULT_TIMEOUT, HttpSession
 from providers.aichats.emulator import AiChatsEmulator, Script, reply_fragments
 
-PROVIDER = "AiChats"
+PROVIDER = "aichats"
 TIMEOUT = 0.3
 """The ``timeout`` option of calls that are meant to time out: short, but far above loopback."""
 SLACK = 1.5
@@ -160,7 +160,7 @@ async def test_429_with_retry_after_in_seconds_is_a_rate_limit_error(
     assert exc.body == '{"error": "slow down"}'
     assert exc.url == f"{emulator.url}/chat/send2/"
     assert (
-        str(exc) == f'AiChats: HTTP 429 from {exc.url}: {{"error": "slow down"}} (retry after 2.5s)'
+        str(exc) == f'aichats: HTTP 429 from {exc.url}: {{"error": "slow down"}} (retry after 2.5s)'
     )
 
 
@@ -263,7 +263,7 @@ async def test_a_refused_connection_is_a_connection_error(unused_tcp_port: int) 
     url = f"http://127.0.0.1:{unused_tcp_port}"
     exc, _, _ = await fail(ProviderConnectionError, url)
     assert str(exc) == (
-        f"AiChats: cannot connect to 127.0.0.1:{unused_tcp_port}: Connection refused;"
+        f"aichats: cannot connect to 127.0.0.1:{unused_tcp_port}: Connection refused;"
         " is the service up?"
     )
     assert isinstance(exc.__cause__, aiohttp.ClientConnectorError)
@@ -307,7 +307,7 @@ async def test_a_connection_closed_or_reset_before_any_answer_is_a_connection_er
 async def test_a_dns_failure_is_a_connection_error() -> None:
     exc, _, _ = await fail(ProviderConnectionError, "http://aichats-test.invalid")
     assert str(exc) == (
-        "AiChats: cannot resolve host 'aichats-test.invalid'; check the URL and your network"
+        "aichats: cannot resolve host 'aichats-test.invalid'; check the URL and your network"
     )
     assert isinstance(exc.__cause__, aiohttp.ClientConnectorDNSError)
 
@@ -347,7 +347,7 @@ async def test_a_connect_that_stalls_times_out() -> None:
             ConnectTimeoutError, f"http://127.0.0.1:{port}", timeout=TIMEOUT
         )
     assert str(exc) == (
-        "AiChats: timed out connecting after 0.3s; raise the 'timeout' option if the service is"
+        "aichats: timed out connecting after 0.3s; raise the 'timeout' option if the service is"
         " slow"
     )
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
@@ -365,7 +365,7 @@ async def test_a_stall_before_the_response_headers_times_out() -> None:
     async with raw_server(_never_answer) as url:
         exc, _, elapsed = await fail(ReadTimeoutError, url, timeout=TIMEOUT)
     assert str(exc) == (
-        "AiChats: timed out waiting for the service to answer after 0.3s; raise the 'timeout'"
+        "aichats: timed out waiting for the service to answer after 0.3s; raise the 'timeout'"
         " option if the service is slow"
     )
     assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + SLACK
@@ -603,5 +603,5 @@ async def test_an_image_answer_over_the_json_bound_is_refused(declared: bool) ->
     async with raw_server(huge_json) as url:
         exc, _, elapsed = await fail(ResponseFormatError, url, model="dalle", timeout=5)
     size = f" ({limit + 1} bytes)" if declared else ""
-    assert str(exc) == f"AiChats: the JSON answer is larger than the limit of {limit} bytes{size}"
+    assert str(exc) == f"aichats: the JSON answer is larger than the limit of {limit} bytes{size}"
     assert elapsed < 2

@@ -132,7 +132,7 @@ async def test_the_sdk_raises_when_a_stream_fails_after_it_began(
     assert "".join(received) == "one"
     assert caught.value.code == "upstream_error"
     assert caught.value.type == "api_error"
-    assert caught.value.message == "provider 'AiChats' stopped before the answer was complete"
+    assert caught.value.message == "provider 'aichats' stopped before the answer was complete"
 
 
 @pytest.mark.slow

@@ -91,7 +91,7 @@ async def test_an_upstream_rate_limit_is_429_with_retry_after(
     assert caught.value.code == "rate_limit_exceeded"
     assert caught.value.type == "rate_limit_error"
     assert caught.value.response.headers["retry-after"] == "7"
-    assert caught.value.body["message"] == "provider 'AiChats' is rate limiting; retry after 7s"
+    assert caught.value.body["message"] == "provider 'aichats' is rate limiting; retry after 7s"
 
 
 async def test_the_sdk_retries_a_rate_limit_as_told(
@@ -120,7 +120,7 @@ async def test_an_upstream_failure_before_any_byte_is_a_502(
     error = caught.value
     assert (error.status_code, error.type, error.code) == (502, "api_error", "upstream_error")
     # What the upstream said, and where it is, are the server's business only: in its log.
-    assert error.body["message"] == "provider 'AiChats' answered HTTP 500"
+    assert error.body["message"] == "provider 'aichats' answered HTTP 500"
     assert "upstream exploded" in caplog.text
     assert emulator.url in caplog.text
     assert "Traceback" not in caplog.text  # an expected failure: one line
@@ -137,7 +137,7 @@ async def test_an_upstream_timeout_is_a_504(
         with pytest.raises(openai.InternalServerError) as caught:
             await sdk.chat.completions.create(model="aichats", messages=HELLO)
     assert (caught.value.status_code, caught.value.code) == (504, "upstream_timeout")
-    assert caught.value.body["message"] == "provider 'AiChats' timed out"
+    assert caught.value.body["message"] == "provider 'aichats' timed out"
 
 
 async def test_authentication(start_server: StartServer) -> None:
@@ -316,7 +316,7 @@ async def test_an_unreachable_provider_is_named_but_not_its_address(
             pytest.raises(openai.InternalServerError) as caught,
         ):
             await sdk.chat.completions.create(model="aichats", messages=HELLO)
-    assert caught.value.body["message"] == "provider 'AiChats' could not be reached"
+    assert caught.value.body["message"] == "provider 'aichats' could not be reached"
     assert address in caplog.text
 
 

@@ -324,7 +324,7 @@ async def test_failures_are_raised_before_any_text(
     with pytest.raises(error) as caught:
         await collect(aichats_core.stream("echo", "hello there", model=model, fail=fail), received)
     assert received == []
-    assert caught.value.provider == "Echo"  # type: ignore[attr-defined]
+    assert caught.value.provider == "echo"  # type: ignore[attr-defined]  # as registered
     assert f"fail={fail!r}" in str(caught.value)
 
 
@@ -343,7 +343,7 @@ async def test_interrupted_stream_yields_half_then_raises_with_the_partial_text(
         )
     assert received == [TextChunk(text="one "), TextChunk(text="two ")]
     assert caught.value.partial_text == "one two "
-    assert caught.value.provider == "Echo"
+    assert caught.value.provider == "echo"
 
 
 async def test_interrupted_through_create_async_also_carries_the_partial_text() -> None:

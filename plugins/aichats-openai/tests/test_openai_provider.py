@@ -269,8 +269,8 @@ async def test_401_is_an_http_error_with_the_services_message_and_no_key(
         await aichats_core.complete("openai", "Hi", base_url=fake.url, model="m", api_key=wrong)
     error = caught.value
     assert error.status == 401
-    assert error.provider == "OpenAICompatible"
-    assert str(error).startswith("OpenAICompatible: HTTP 401 from http://127.0.0.1:")
+    assert error.provider == "openai"  # the registered name, not the class
+    assert str(error).startswith("openai: HTTP 401 from http://127.0.0.1:")
     assert "Incorrect API key provided: ***. You can find your API key" in str(error)
     assert str(error).endswith("(invalid_api_key)")
     for text in (str(error), repr(error), error.body, error.detail):

@@ -452,7 +452,7 @@ async def test_a_provider_turns_event_error_into_a_typed_error(serve: Serve) -> 
     texts, error = await _run(await serve(body))
     assert "".join(texts) == "Hello"
     assert isinstance(error, RateLimitError)
-    assert error.provider == "Named"
+    assert error.provider == "named"  # as registered
     assert error.retry_after == 2
     assert "slow down" in str(error)
 
@@ -462,7 +462,7 @@ async def test_a_provider_error_event_of_another_type(serve: Serve) -> None:
     texts, error = await _run(await serve(body))
     assert texts == []
     assert type(error) is ProviderError
-    assert str(error) == "Named: overloaded: busy"
+    assert str(error) == "named: overloaded: busy"
 
 
 async def test_a_provider_stream_ends_at_its_stop_event_or_is_cut(serve: Serve) -> None:
