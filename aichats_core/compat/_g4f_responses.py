@@ -11,7 +11,7 @@ class ResponseType:
 
 
 class FinishReason(ResponseType):
-    """Why the answer ended (``FinishReason("stop")``); dropped, aichats ends with ``Finish``."""
+    """Why the answer ended (``FinishReason("length")``): becomes ``Finish.reason``."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -116,6 +116,7 @@ class ImagePreview(ImageResponse):
 
 
 _IMAGE_SCHEMES = ("http://", "https://", "data:")
+_FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter")
 
 
 def to_event(item: object) -> object | None:
@@ -145,4 +146,8 @@ def to_event(item: object) -> object | None:
         from aichats_core._models import Usage as Counts
 
         return Counts(**counts)
-    return None  # FinishReason, conversations, reasoning, sources...: no aichats event says them
+    if isinstance(item, FinishReason) and item.reason in _FINISH_REASONS:
+        from aichats_core._models import FinishReason as Reason
+
+        return Reason(reason=item.reason)  # "length" reaches Finish.reason
+    return None  # conversations, reasoning, sources...: no aichats event says them
