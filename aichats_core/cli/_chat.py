@@ -84,6 +84,7 @@ async def chat_session(args: argparse.Namespace) -> AsyncIterator[ChatSession]:
         system = args.system
         if system is None and last is not None:
             system = last.system
+        limits = {"max_tokens": args.max_tokens, "stop": args.stop}
         conversation = client.conversation(
             args.provider,
             model=model,
@@ -92,6 +93,7 @@ async def chat_session(args: argparse.Namespace) -> AsyncIterator[ChatSession]:
             messages=earlier,
             provider_options=_option_flags(args, [args.provider]) or None,
             **options,
+            **{name: value for name, value in limits.items() if value},
         )
         yield ChatSession(client, conversation, store if recording else None, continued, options)
 

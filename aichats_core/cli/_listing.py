@@ -20,7 +20,7 @@ def providers_command(args: argparse.Namespace) -> int:
         print("No providers installed. Install a plugin, e.g. `pip install aichats-echo`.")
         return 0
     print_table(
-        ["NAME", "MODELS", "DEFAULT", "WORKING", "STREAM", "HISTORY", "DISTRIBUTION"],
+        ["NAME", "MODELS", "DEFAULT", "WORKING", "STREAM", "HISTORY", "CAN", "DISTRIBUTION"],
         [
             [
                 row["name"],
@@ -29,6 +29,7 @@ def providers_command(args: argparse.Namespace) -> int:
                 _yes_no(row["working"]),
                 _yes_no(row["supports_stream"]),
                 _yes_no(row["supports_message_history"]),
+                ",".join(row["capabilities"]) or "-",
                 row["distribution"] or "(in-process)",
             ]
             for row in rows
@@ -50,6 +51,7 @@ def _describe(info: ProviderInfo, *, with_options: bool) -> dict[str, Any]:
         "working": info.detail("working"),
         "supports_stream": info.detail("supports_stream"),
         "supports_message_history": info.detail("supports_message_history"),
+        "capabilities": sorted(info.detail("capabilities", ()) or ()),
         "error": info.error,
     }
     if with_options:  # the table leaves them out: they cost pydantic's import

@@ -54,6 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument(
         "--no-log", action="store_true", help="do not record this chat in the history"
     )
+    chat.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="end each answer after about N tokens (the provider's own count, or the core's"
+        " estimate of 4 characters a token)",
+    )
+    chat.add_argument(
+        "--stop",
+        action="append",
+        metavar="TEXT",
+        help="end each answer before TEXT (repeatable, up to 4)",
+    )
 
     image = commands.add_parser("image", help="generate an image and save it")
     image.add_argument("prompt", help="what to draw; '-' reads it from stdin")

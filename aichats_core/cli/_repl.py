@@ -30,7 +30,7 @@ _T = TypeVar("_T")
 
 PROMPT = "> "
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-_ANY = frozenset({"timeout"})
+_ANY = frozenset({"timeout", "max_tokens", "stop"})
 """Options of the flags that every provider takes, kept when ``/provider`` switches."""
 HELP = """\
 /provider NAME      chat with another provider from the next turn (its default model)

@@ -50,6 +50,7 @@ def test_providers_lists_details_and_json() -> None:
         "WORKING",
         "STREAM",
         "HISTORY",
+        "CAN",
         "DISTRIBUTION",
     ]
     assert any(row.split()[0] == "aichats" and "gpt-4, dalle" in row for row in rows)
@@ -74,6 +75,7 @@ def test_providers_lists_details_and_json() -> None:
         "working": False,
         "supports_stream": True,
         "supports_message_history": True,
+        "capabilities": [],
         "error": None,
     }
 
