@@ -145,24 +145,37 @@ async def _attempt(
             )
             async for item in items:
                 started = True
-                if type(item) is str or isinstance(item, str | TextChunk):
-                    text = item.text if isinstance(item, TextChunk) else str(item)
-                    if limits is not None:
-                        text = limits.feed(text)
-                    if text:
-                        remember(text)
-                        yield TextChunk(text=text)
-                    if limits is not None and limits.reason is not None:
-                        reason = limits.reason  # a stop sequence, or max_tokens: over
-                        break
+                if type(item) is str:
+                    text = item
                 elif isinstance(item, PROVIDER_EVENT_TYPES):
-                    if isinstance(item, ToolCall):
-                        reason = reason or "tool_calls"
-                    yield item
+                    if isinstance(item, TextChunk):
+                        if limits is None:
+                            remember(item.text)
+                            yield item
+                            continue
+                        text = item.text
+                    else:
+                        if isinstance(item, ToolCall):
+                            reason = reason or "tool_calls"
+                        yield item
+                        continue
+                elif isinstance(item, str):  # a str subclass: still text (this is for speed)
+                    text = str(item)
                 elif type(item) is FinishReason:
                     reason = item.reason  # the service's own word on it
+                    continue
                 else:
                     raise _garbage(selection, item)
+                if limits is None:
+                    remember(text)
+                    yield TextChunk(text=text)
+                    continue
+                if text := limits.feed(text):
+                    remember(text)
+                    yield TextChunk(text=text)
+                if limits.reason is not None:
+                    reason = limits.reason  # a stop sequence, or max_tokens: over
+                    break
             else:
                 if limits is not None and (rest := limits.flush()):
                     remember(rest)

@@ -79,9 +79,12 @@ def features_given(
     return {name: value for name, value in given.items() if value is not None}
 
 
+_FEATURE_NAMES = frozenset(FEATURES)
+
+
 def split_features(options: Mapping[str, Any]) -> tuple[Mapping[str, Any], Features | None]:
     """The call's options without its features, and the features (None when it has none)."""
-    if not any(name in options for name in FEATURES):
+    if _FEATURE_NAMES.isdisjoint(options):  # every plain call: keep this cheap
         return options, None
     given = {name: options[name] for name in FEATURES if options.get(name) is not None}
     rest = {name: value for name, value in options.items() if name not in FEATURES}
@@ -90,7 +93,10 @@ def split_features(options: Mapping[str, Any]) -> tuple[Mapping[str, Any], Featu
 
 def plain(messages: tuple[Message, ...]) -> bool:
     """Messages any provider takes: text only, no tool calls or results."""
-    return all(type(m.content) is str and not m.tool_calls and m.role != "tool" for m in messages)
+    for m in messages:  # a loop, not all(...): this runs at every call
+        if type(m.content) is not str or m.tool_calls or m.role == "tool":
+            return False
+    return True
 
 
 def needs(features: Features | None, messages: tuple[Message, ...]) -> frozenset[str]:
