@@ -108,10 +108,10 @@ class Conversation:
 
         def ended(outcome: Outcome) -> None:
             if outcome.kept:
-                self._turns += (
-                    Message(role="user", content=prompt),
-                    Message(role="assistant", content=outcome.answer),
+                answer = Message(
+                    role="assistant", content=outcome.answer, tool_calls=outcome.tool_calls
                 )
+                self._turns += (Message(role="user", content=prompt), answer)
 
         return ResultStream(recorded(events._events, turn, self._log, ended, keep_partial))
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._calls import Event
-from aichats_core._models import Finish, ImageResponse, Message, TextChunk, Usage
+from aichats_core._models import Finish, ImageResponse, Message, TextChunk, ToolCall, Usage
 from aichats_core.errors import AiChatsError, AllProvidersFailedError, ProviderError
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ class Outcome:
     kept: bool
     """Whether the conversation keeps the turn: complete, or cut short with ``keep_partial``
     after some of the answer."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the answer asked for, which its assistant message carries."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ async def recorded(
     first: float | None = None
     parts: list[str] = []
     images: list[str] = []
+    calls: list[ToolCall] = []
     usage: Usage | None = None
     finish: Finish | None = None
     status, error = "interrupted", None  # unless it ends one of the ways below
@@ -153,6 +156,8 @@ async def recorded(
                 usage = event  # type: ignore[assignment]
             elif kind is ImageResponse:
                 images.extend(event.images)  # type: ignore[union-attr]
+            elif kind is ToolCall:
+                calls.append(event)  # type: ignore[arg-type]
             yield event
         status = "complete" if finish is not None else "interrupted"
     except AiChatsError as exc:
@@ -181,7 +186,7 @@ async def recorded(
                 )
             )
         if ended is not None:
-            ended(Outcome(status, answer_of(parts, images), finish, kept))
+            ended(Outcome(status, answer_of(parts, images), finish, kept, tuple(calls)))
 
 
 @dataclass(frozen=True, slots=True)

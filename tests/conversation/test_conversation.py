@@ -321,3 +321,15 @@ async def test_continuing_sends_what_the_live_conversation_would_have(
         ("second try", True),
         ("next", True),
     ]
+
+
+async def test_a_turn_that_asks_for_tools_keeps_its_calls() -> None:
+    from aichats_core import ToolCall
+
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    tooly = ScriptedProvider.script(call, capabilities=frozenset({"tools"}), name="Tooly")
+    tool = {"type": "function", "function": {"name": "get_weather"}}
+    chat = aichats_core.conversation(tooly, tools=[tool])
+    events = [event async for event in chat.stream("Weather in Paris?")]
+    assert events[-1].reason == "tool_calls"
+    assert chat.messages[-1] == Message(role="assistant", content="", tool_calls=(call,))
