@@ -9,8 +9,9 @@ Any aiohttp log format works, gunicorn's ``--access-logformat`` included.
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
@@ -20,6 +21,9 @@ from aichats_core.server._logging import REDACTED, SECRET_NAME
 if TYPE_CHECKING:
     from aiohttp.web_request import BaseRequest
     from multidict import CIMultiDictProxy
+
+CLIENT_GONE = web.ResponseKey("aichats_client_gone", bool)
+"""Set on a response whose client went away before it ended: its line says so."""
 
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
@@ -32,7 +36,31 @@ class AccessLog(AccessLogger):
     def log(self, request: BaseRequest, response: web.StreamResponse, time: float) -> None:
         # The format's atoms read request.method, .path_qs, .version, .remote and .headers
         # (aiohttp.web_log.AccessLogger._format_*): the stand-in answers those.
-        super().log(cast("BaseRequest", _Shown(request)), response, time)
+        shown = cast("BaseRequest", _Shown(request))
+        if not response.get(CLIENT_GONE):
+            super().log(shown, response, time)
+            return
+        logger = self.logger
+        self.logger = _Noted(logger)  # type: ignore[assignment]  # what log() calls: info()
+        try:
+            super().log(shown, response, time)
+        finally:
+            self.logger = logger
+
+
+class _Noted:
+    """A logger whose lines end with a note that the client went away."""
+
+    __slots__ = ("_logger",)
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def info(self, message: str, *args: object, **kwargs: Any) -> None:
+        self._logger.info(message + " (client gone)", *args, **kwargs)
+
+    def exception(self, message: str, *args: object, **kwargs: Any) -> None:
+        self._logger.exception(message, *args, **kwargs)
 
 
 class _Shown:

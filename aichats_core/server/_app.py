@@ -30,6 +30,7 @@ from aichats_core.server._middlewares import (
 )
 from aichats_core.server._models_api import list_models, retrieve_model
 from aichats_core.server._options import checked_provider_options
+from aichats_core.server._responses import responses
 from aichats_core.server._state import STATE, ServerState
 
 DEFAULT_KEEPALIVE_INTERVAL = 15.0
@@ -94,6 +95,7 @@ def create_app(
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", retrieve_model)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/images/generations", generations)
     app.router.add_get(FILES_PATH + "{name}", image_file)
     return app

@@ -8,8 +8,11 @@ aichats error                              status  type                     code
 =========================================  ======  =======================  ==================
 ProviderNotFoundError, ModelNotSupported   404     invalid_request_error    model_not_found
 InvalidOptionError (the server's options)  500     server_error             server_misconfigured
+CapabilityError                            400     invalid_request_error    unsupported_by_provider
 other InvalidRequestError                  400     invalid_request_error    invalid_request
 RateLimitError                             429     rate_limit_error         rate_limit_exceeded
+ProviderHTTPError 400, 413, 422            400     invalid_request_error    upstream_invalid_request
+ProviderHTTPError 404                      404     invalid_request_error    model_not_found
 ProviderTimeoutError                       504     api_error                upstream_timeout
 other ProviderError, AllProvidersFailed    502     api_error                upstream_error
 PluginLoadError                            503     api_error                provider_unavailable
@@ -17,7 +20,11 @@ PluginLoadError                            503     api_error                prov
 
 Errors are mapped by type, never by their text. The messages of upstream failures are fixed per
 kind ("provider 'AiChats' could not be reached", "... answered HTTP 503"); their detail goes to
-the ``aichats_core.server`` log.
+the ``aichats_core.server`` log. An upstream that refused the request itself (HTTP 400, 404,
+413, 422) is the client's to fix: it keeps its status class and the upstream's reason, scrubbed
+of credentials and cut short. An upstream 401 or 403 is a 502: the credentials it refused are
+the server's own (its ``-o`` options), not the client's key to this server, and a 401 would
+tell the client to change a key that is right.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from aichats_core import is_transient
 from aichats_core.errors import (
     AiChatsError,
     AllProvidersFailedError,
+    CapabilityError,
     InvalidOptionError,
     InvalidRequestError,
     ModelNotSupportedError,
@@ -48,6 +56,7 @@ from aichats_core.errors import (
     ResponseFormatError,
     StreamInterruptedError,
 )
+from aichats_core.history._secrets import Scrubber
 
 logger = logging.getLogger("aichats_core.server")
 
@@ -103,6 +112,19 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_req
     return ApiError(400, message, param=param, code=code)
 
 
+_CAPABILITY_PARAMS = {"tools": "tools", "json_output": "response_format"}
+
+
+def incapable(error: CapabilityError, features: Mapping[str, Any]) -> ApiError:
+    """The request needs what the provider cannot take: the core's message (it names the
+    provider), and ``param`` the parameter asking for it (``messages`` for tool calls and
+    results, or images, in the conversation)."""
+    param = _CAPABILITY_PARAMS.get(error.capability, "messages")
+    if param not in features:
+        param = "messages"
+    return ApiError(400, str(error), param=param, code="unsupported_by_provider")
+
+
 def from_aichats(error: AiChatsError) -> ApiError:
     """The client-facing form of an aichats error, logged here with its full detail.
 
@@ -122,6 +144,8 @@ def from_aichats(error: AiChatsError) -> ApiError:
             code="server_misconfigured",
             headers={"x-should-retry": "false"},
         )
+    if isinstance(error, CapabilityError):
+        return incapable(error, {})
     if isinstance(error, InvalidRequestError):
         return bad_request(str(error))
     if isinstance(error, PluginLoadError):
@@ -172,6 +196,8 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
     # class, and the error names the provider as the provider itself did (not necessarily by
     # its registered name), so the class cannot be found from here. The core's retries use them.
     headers = {} if is_transient(error) else {"x-should-retry": "false"}
+    if isinstance(error, ProviderHTTPError) and error.status in _REFUSALS:
+        return _refused_upstream(what, error)
     if isinstance(error, ProviderTimeoutError):
         return ApiError(
             504, f"{what} timed out", type="api_error", code="upstream_timeout", headers=headers
@@ -179,6 +205,43 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
     return ApiError(
         502, _failure(what, error), type="api_error", code="upstream_error", headers=headers
     )
+
+
+_REFUSALS = (400, 404, 413, 422)
+"""Upstream statuses that say the request itself was wrong: the client's to fix."""
+_REASON_CHARS = 300
+_scrub = Scrubber()
+
+
+def _refused_upstream(what: str, error: ProviderHTTPError) -> ApiError:
+    """The upstream refused the request: its status class, and its reason, scrubbed."""
+    reason = _scrub(_reason(error.body))
+    if len(reason) > _REASON_CHARS:
+        reason = reason[:_REASON_CHARS] + "..."
+    message = f"{what} refused the request (HTTP {error.status})" + (
+        f": {reason}" if reason else ""
+    )
+    headers = {"x-should-retry": "false"}
+    if error.status == 404:
+        return ApiError(404, message, param="model", code="model_not_found", headers=headers)
+    return ApiError(400, message, code="upstream_invalid_request", headers=headers)
+
+
+def _reason(body: str) -> str:
+    """The message of an upstream error body: OpenAI's ``{"error": {"message"}}``, the usual
+    variants, or the text itself; printable characters only."""
+    text = body.strip()
+    try:
+        parsed = json.loads(text) if text.startswith("{") else None
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        found = parsed.get("error", parsed)
+        if isinstance(found, dict):
+            found = found.get("message", found.get("detail"))
+        if isinstance(found, str):
+            text = found
+    return "".join(char if char.isprintable() else " " for char in text[: _REASON_CHARS * 2])
 
 
 def _failure(what: str, error: ProviderError) -> str:
@@ -236,6 +299,11 @@ def _shown(path: str) -> str:
 
 
 _SHOWN_PATH = 100
+ENDPOINTS = (
+    "GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions, POST /v1/responses,"
+    " POST /v1/images/generations"
+)
+"""What an unknown URL is told exists."""
 
 
 def from_http(exc: web.HTTPException, request: web.Request, body_limit: int) -> ApiError:
@@ -244,8 +312,8 @@ def from_http(exc: web.HTTPException, request: web.Request, body_limit: int) -> 
     if exc.status == 404:
         return ApiError(
             404,
-            f"unknown request URL: {request.method} {_shown(request.path)}; the API lives"
-            " under /v1",
+            f"unknown request URL: {request.method} {_shown(request.path)}; this server"
+            f" serves {ENDPOINTS}",
             code="unknown_url",
         )
     if exc.status == 405:

@@ -9,6 +9,7 @@ this server does not answer; refusing Host names other than its own stops the re
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from contextvars import ContextVar
 
@@ -16,6 +17,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from aichats_core.errors import AiChatsError
+from aichats_core.server._access_log import CLIENT_GONE
 from aichats_core.server._errors import (
     ApiError,
     from_aichats,
@@ -40,11 +42,17 @@ def began(response: web.StreamResponse) -> None:
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure leaves as an OpenAI-style JSON error; tracebacks stay in the log."""
     token = _started.set(None)  # the handler runs in this task: began() sets it for us to see
+    start = asyncio.get_running_loop().time()
     try:
         return await handler(request)
     except ConnectionResetError:
         logger.debug("the client of %s %s went away", request.method, request.path)
-        return _started.get() or web.Response(status=499, reason="Client Closed Request")
+        return _gone()
+    except asyncio.CancelledError:
+        # The client hung up and aiohttp cancelled the handler: aiohttp logs no access line
+        # for it, so it is logged here, with the status sent (or 499) and a note.
+        request.protocol.log_access(request, _gone(), start)
+        raise
     except Exception as exc:  # noqa: BLE001 - the server's boundary: sorted, logged, answered
         response = _started.get()
         if response is not None:
@@ -58,6 +66,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _error_response(request, exc)
     finally:
         _started.reset(token)
+
+
+def _gone() -> web.StreamResponse:
+    """The response of a request whose client went away, marked for the access log."""
+    response = _started.get() or web.Response(status=499, reason="Client Closed Request")
+    response[CLIENT_GONE] = True
+    return response
 
 
 def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -15,7 +15,9 @@ from aichats_core.server._images import ImageStore
 from aichats_core.server._limits import ServerLimits
 from aichats_core.server._pacing import Tick, paced
 from aichats_core.server._slots import Slots
-from aichats_core.types import Event, MessageInput
+from aichats_core.types import MessageInput
+
+T = TypeVar("T")
 
 DEFAULT_SHUTDOWN_GRACE = 5.0
 """Seconds open streams may run on after shutdown begins before they are closed."""
@@ -66,8 +68,8 @@ class ServerState:
         return self.provider_options.get(normalize_name(provider), {})
 
     def watch(
-        self, request: web.Request, events: ResultStream, *, keepalive: bool
-    ) -> AsyncGenerator[Event | Tick, None]:
+        self, request: web.Request, events: AsyncIterator[T], *, keepalive: bool
+    ) -> AsyncGenerator[T | Tick, None]:
         """``events`` paced for ``request``: keep-alives when asked for, the shutdown deadline,
         and the client hanging up. aiohttp cancels a handler whose client left only when its
         runner enables that (``serve()`` does, gunicorn's worker does not), so the connection
@@ -86,8 +88,8 @@ class ServerState:
         )
 
     async def answer(
-        self, request: web.Request, events: ResultStream
-    ) -> AsyncGenerator[Event, None]:
+        self, request: web.Request, events: AsyncIterator[T]
+    ) -> AsyncGenerator[T, None]:
         """The events of a call answered in one piece (no keep-alives): a shutdown or a client
         that hung up ends it with an error instead of a tick."""
         from aichats_core.server._errors import shutting_down
@@ -102,9 +104,14 @@ class ServerState:
                     yield item
 
     def call(
-        self, provider: str, messages: str | Iterable[MessageInput], model: str
+        self,
+        provider: str,
+        messages: str | Iterable[MessageInput],
+        model: str,
+        features: Mapping[str, Any] | None = None,
     ) -> ResultStream:
-        """One provider call over the shared client, with that provider's options."""
+        """One provider call over the shared client, with that provider's options and the
+        call's ``features`` (``tools``, ``response_format``, ``max_tokens``, ...)."""
         options = dict(self.options_for(provider))
         proxy = options.pop("proxy", None)
         retries = options.pop("retries", 0)
@@ -116,6 +123,7 @@ class ServerState:
             retries=retries,
             provider_options={provider: options},
             keep_partial_text=False,  # a relay must not hold the answer; nobody reads it here
+            **(features or {}),
         )
 
 
