@@ -112,6 +112,29 @@ def test_installed_openai_is_listed_with_its_distribution_without_being_imported
     assert answer["imported"] is False
 
 
+def test_installed_presets_are_listed_from_the_same_distribution(
+    run_python: RunPython, openai_site: Path
+) -> None:
+    providers = listed(run_python, openai_site)["providers"]
+    presets = {
+        "openrouter": "OpenRouter",
+        "groq": "Groq",
+        "together": "Together",
+        "deepseek": "DeepSeek",
+        "mistral": "Mistral",
+        "fireworks": "Fireworks",
+        "ollama": "Ollama",
+        "lmstudio": "LMStudio",
+        "vllm": "VLLM",
+        "llamacpp": "LlamaCpp",
+    }
+    for name, cls in presets.items():
+        assert providers[name] == {
+            "distribution": "aichats-openai",
+            "target": f"aichats_openai:{cls}",
+        }
+
+
 @pytest.mark.parametrize("name", ["openai", "OpenAI", "open-ai"])
 def test_selected_by_normalised_name(run_python: RunPython, openai_site: Path, name: str) -> None:
     result = run_python(

@@ -1,6 +1,8 @@
 """aichats-openai: an aichats provider for any OpenAI-compatible chat-completions endpoint.
 
-Once installed, it is the provider ``openai``::
+Once installed, it is the provider ``openai``, and presets of it for common services
+(``openrouter``, ``groq``, ``together``, ``deepseek``, ``mistral``, ``fireworks``, ``ollama``,
+``lmstudio``, ``vllm``, ``llamacpp``)::
 
     >>> import aichats_core
     >>> await aichats_core.complete(  # doctest: +SKIP
@@ -16,7 +18,31 @@ provider does anyway.
 
 from __future__ import annotations
 
+from aichats_openai._presets import (
+    VLLM,
+    DeepSeek,
+    Fireworks,
+    Groq,
+    LlamaCpp,
+    LMStudio,
+    Mistral,
+    Ollama,
+    OpenRouter,
+    Together,
+)
 from aichats_openai._provider import OpenAICompatible
 
-__all__ = ["OpenAICompatible"]
+__all__ = [
+    "VLLM",
+    "DeepSeek",
+    "Fireworks",
+    "Groq",
+    "LMStudio",
+    "LlamaCpp",
+    "Mistral",
+    "Ollama",
+    "OpenAICompatible",
+    "OpenRouter",
+    "Together",
+]
 __version__ = "0.1.0"

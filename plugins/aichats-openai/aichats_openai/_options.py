@@ -134,6 +134,12 @@ def _extra_headers(value: object) -> dict[str, str] | None:
     return dict(value)
 
 
+def _image_models(value: list[str] | None) -> list[str] | None:
+    if value is not None and not all(value):
+        raise ValueError("image_models must list model ids, not empty strings")
+    return value
+
+
 class OpenAIOptions(BaseModel):
     """What a call may set beyond the core's ``timeout`` and ``session``
     (``OpenAICompatible.Options``). Unset ones come from the environment, then the defaults
@@ -163,6 +169,11 @@ class OpenAIOptions(BaseModel):
         default=None,
         repr=False,
         description="Headers over the defaults; credential headers' values are masked.",
+    )
+    image_models: Annotated[list[StrictStr] | None, AfterValidator(_image_models)] = Field(
+        default=None,
+        description="Model ids answered by POST /images/generations instead of a chat"
+        " (default: the provider's image_models, for openai gpt-image-* and dall-e-*).",
     )
 
 
@@ -201,6 +212,8 @@ class Settings:
     """Fields merged into the chat request; a ``None`` value removes the field."""
     extra_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Headers over the defaults; values of credential headers are secrets like the key."""
+    image_models: tuple[str, ...] | None = None
+    """The models that make images, when the call names them (else the provider's own)."""
 
     @classmethod
     def resolve(
@@ -220,6 +233,7 @@ class Settings:
         api_key = options.get("api_key")
         if api_key is None:
             api_key = _from_environment(provider, api_key_env, check_api_key) or ""
+        image_models = options.get("image_models")
         return cls(
             base_url=base_url,
             api_key=api_key,
@@ -227,6 +241,7 @@ class Settings:
             timeout=options.get("timeout"),
             extra_body=options.get("extra_body") or {},
             extra_headers=options.get("extra_headers") or {},
+            image_models=None if image_models is None else tuple(image_models),
         )
 
     @property

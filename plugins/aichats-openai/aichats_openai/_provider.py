@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aichats_core import AsyncGeneratorProvider, ProviderModelMixin
+from aichats_core.capabilities import IMAGE_INPUT, JSON_OUTPUT, MAX_TOKENS, STOP, TOOLS
 from aichats_core.errors import (
     AiChatsError,
     InvalidRequestError,
@@ -47,7 +48,15 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
     network.
 
     Any model id is accepted: what exists depends on the endpoint (``list_models()``). Without
-    a model, the first one ``GET {base_url}/models`` lists is used.
+    a model, the first one ``GET {base_url}/models`` lists is used. Image models (the
+    ``image_models`` option, else OpenAI's ``gpt-image-*`` and ``dall-e-*``) are asked at
+    ``POST {base_url}/images/generations`` and answer an ``ImageResponse``.
+
+    It declares every capability (``capabilities``): the core passes ``tools`` and
+    ``tool_choice``, ``response_format``, ``max_tokens`` and ``stop`` as arguments, which go
+    into the request as OpenAI names them, and messages with image parts, tool calls and tool
+    results, which go in OpenAI's shape. Tool calls in the answer come back as ``ToolCall``
+    events, and the service's ``finish_reason`` as ``FinishReason``.
 
     To give another vendor its own provider name, subclass it and set ``url`` and the
     environment variables to read (``base_url_env``, ``api_key_env``); errors then carry the
@@ -66,7 +75,15 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
     supports_message_history = True
     default_model = ""
     models: ClassVar[list[str]] = []
-    image_models: ClassVar[list[str]] = []
+    capabilities: ClassVar[frozenset[str]] = frozenset(
+        {TOOLS, JSON_OUTPUT, IMAGE_INPUT, MAX_TOKENS, STOP}
+    )
+    image_models: ClassVar[list[str]] = ["gpt-image-1", "gpt-image-1-mini", "dall-e-3", "dall-e-2"]
+    """OpenAI's image models, the first one for ``aichats image -p openai`` without ``-m``;
+    the ``image_models`` option replaces them for a call."""
+    image_model_prefixes: ClassVar[tuple[str, ...]] = ("gpt-image-", "dall-e-")
+    """Ids that are image models too when the ``image_models`` option is not given (new
+    versions of OpenAI's families)."""
     base_url_env: ClassVar[str | None] = "OPENAI_BASE_URL"
     """The environment variable giving ``base_url`` when the option is not passed."""
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
@@ -92,8 +109,22 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
                     from aichats_openai._models_list import default_model
 
                     model = await default_model(http, options)
-                async for item in _chat(http, options, model, messages):
+                if cls.is_image_model(model, options.image_models):
+                    from aichats_openai._images import generate_image
+
+                    _refuse_features(name, model, kwargs)
+                    yield await generate_image(http, options, model, messages)
+                    return
+                async for item in _chat(http, options, model, messages, kwargs):
                     yield item
+
+    @classmethod
+    def is_image_model(cls, model: str, image_models: tuple[str, ...] | None = None) -> bool:
+        """Whether ``model`` makes images: one of ``image_models`` when a call names them,
+        else of the class's ``image_models`` or ``image_model_prefixes``."""
+        if image_models is not None:
+            return model in image_models
+        return model in cls.image_models or model.startswith(cls.image_model_prefixes)
 
     @classmethod
     async def list_models(
@@ -148,16 +179,36 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
         )
 
 
+def _refuse_features(provider: str, model: str, kwargs: Mapping[str, Any]) -> None:
+    """An image request takes a prompt: tools, a JSON answer or token limits mean a chat."""
+    from aichats_openai._wire import FEATURES
+
+    given = [name for name in (*FEATURES, "max_tokens") if kwargs.get(name) is not None]
+    if given:
+        raise InvalidRequestError(
+            f"{provider}: {model!r} is an image model, which takes a prompt only, not"
+            f" {', '.join(given)}; use a chat model, or the image_models option to say which"
+            " models make images"
+        )
+
+
 async def _chat(
-    http: HttpSession, options: Settings, model: str, messages: Messages
+    http: HttpSession,
+    options: Settings,
+    model: str,
+    messages: Messages,
+    kwargs: Mapping[str, Any],
 ) -> AsyncIterator[ProviderItem]:
-    """One chat request: the text of each network read as one ``str``, then ``Usage``."""
+    """One chat request: the text of each network read as one ``str``; when the answer ends,
+    its ``ToolCall`` events and ``FinishReason``; then ``Usage``."""
     from aichats_core.http import SSEDecoder
 
-    from aichats_openai._wire import ChunkReader, chat_body, parse_completion
+    from aichats_openai._wire import ChunkReader, chat_body, feature_fields, parse_completion
 
     provider = http.provider
-    body = chat_body(model, messages, options.extra_body)
+    body = chat_body(
+        provider, model, messages, options.extra_body, feature_fields(kwargs, options.base_url)
+    )
     async with http.request(
         "POST",
         f"{options.base_url}/chat/completions",
@@ -168,11 +219,13 @@ async def _chat(
         await refuse_unexpected(provider, response, CHAT_ANSWER_TYPES)
         if response.content_type == "application/json":
             # A service (or a proxy before it) that ignores "stream": the whole answer at once.
-            text, usage = parse_completion(provider, await http.read_json(response))
-            if text:
-                yield text
-            if usage is not None:
-                yield _usage(usage)
+            answer = parse_completion(provider, await http.read_json(response))
+            if answer.text:
+                yield answer.text
+            for item in answer.ending:
+                yield item
+            if answer.usage is not None:
+                yield _usage(answer.usage)
             return
         reader = ChunkReader(provider)
         decoder = SSEDecoder(provider=provider)
@@ -205,6 +258,8 @@ async def _chat(
                 ) from None
             raise
         reader.close()
+        for item in reader.ending():  # the tool calls are whole once the stream has ended
+            yield item
     if reader.usage is not None:
         yield _usage(reader.usage)
 

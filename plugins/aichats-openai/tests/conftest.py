@@ -30,6 +30,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", _loopback_connect)
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "NO_PROXY", "no_proxy", "AICHATS_PROVIDERS"):
         monkeypatch.delenv(name, raising=False)
+    for cls in OpenAICompatible.__subclasses__():  # the presets' own key variables
+        for preset in (cls, *cls.__subclasses__()):
+            if preset.api_key_env:
+                monkeypatch.delenv(preset.api_key_env, raising=False)
     for scheme in ("http", "https", "all"):
         monkeypatch.delenv(f"{scheme}_proxy", raising=False)
         monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)

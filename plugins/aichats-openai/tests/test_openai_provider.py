@@ -92,7 +92,14 @@ def test_class_describes_an_open_ended_provider() -> None:
     assert OpenAICompatible.supports_message_history is True
     assert OpenAICompatible.default_model == ""
     assert OpenAICompatible.models == []
-    assert OpenAICompatible.image_models == []
+    assert OpenAICompatible.image_models[0] == "gpt-image-1"  # aichats image -p openai
+    assert OpenAICompatible.capabilities == {
+        "tools",
+        "json_output",
+        "image_input",
+        "max_tokens",
+        "stop",
+    }
     assert OpenAICompatible.get_model("any/model-id:latest") == "any/model-id:latest"
 
 
@@ -706,6 +713,7 @@ def test_the_declared_options_never_show_the_secrets() -> None:
         "base_url",
         "extra_body",
         "extra_headers",
+        "image_models",
     }
 
 
