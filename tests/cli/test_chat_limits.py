@@ -11,9 +11,7 @@ AICHATS = str(Path(sys.executable).with_name("aichats"))
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AICHATS, *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return subprocess.run([AICHATS, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_stop_and_max_tokens_end_the_answer() -> None:
