@@ -231,7 +231,7 @@ class Ended:
             options = tuple(sorted(name for name in turn.options if name != "session"))
         message = None if error is None else str(error)
         if turn.secrets:  # the store redacts what looks like a credential; these are known
-            from aichats_core.history._secrets import Scrubber
+            from aichats_core.redaction import Scrubber
 
             scrub = Scrubber(turn.secrets)
             message = None if message is None else scrub(message)

@@ -33,7 +33,7 @@ from aichats_core.history._records import (
     title,
 )
 from aichats_core.history._schema import check_version, migrate
-from aichats_core.history._secrets import Scrubber
+from aichats_core.redaction import Scrubber
 
 _T = TypeVar("_T")
 _BUSY_TIMEOUT_S = 10.0

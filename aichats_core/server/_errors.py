@@ -56,7 +56,7 @@ from aichats_core.errors import (
     ResponseFormatError,
     StreamInterruptedError,
 )
-from aichats_core.history._secrets import Scrubber
+from aichats_core.redaction import Scrubber
 
 logger = logging.getLogger("aichats_core.server")
 

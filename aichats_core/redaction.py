@@ -1,10 +1,9 @@
-"""Keeping credentials out of the history: error texts are redacted before they are stored.
+"""Keeping credentials out of text that is kept or shown: ``Scrubber`` redacts error texts.
 
-Prompts and answers are the user's own words and stay verbatim; option values never reach the
-store at all (a turn carries option names). What remains is error text, which quotes URLs,
-headers and request details: it goes through the same redaction as the server's log (known
-secrets in every shape, credential headers and query parameters), plus URL userinfo and
-cookie strings.
+The history redacts the errors it records with it, and the server the upstream reasons it
+passes to clients. Error text quotes URLs, headers and request details: it goes through the
+same redaction as the server's log (known secrets in every shape, credential headers and
+query parameters), plus URL userinfo, API-key shapes and cookie strings.
 """
 
 from __future__ import annotations
@@ -15,6 +14,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from aichats_core.server._logging import Redactor
+
+__all__ = ["Scrubber"]
 
 # Two or more ``name=value`` pairs joined by ";": a Cookie header's value quoted without its name.
 _COOKIE_RUN = re.compile(r"[\w.-]+=[^;\s'\"]+(?:;\s*[\w.-]+=[^;\s'\"]*)+")
