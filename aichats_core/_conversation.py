@@ -15,6 +15,7 @@ from aichats_core._models import Message, MessageInput, validate_messages
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
 from aichats_core._turns import Forget, Outcome, Turn, credentials, recorded
+from aichats_core.errors import InvalidRequestError
 
 if TYPE_CHECKING:
     from aichats_core._client import Client
@@ -74,7 +75,7 @@ class Conversation:
 
     def stream(
         self,
-        prompt: str,
+        prompt: str | None,
         *,
         keep_partial: bool = False,
         provider: ProviderChoice | None = None,
@@ -84,8 +85,15 @@ class Conversation:
         """The answer to ``prompt`` as result events; the turn joins the history when the
         stream ends with ``Finish``, or, with ``keep_partial``, when it is cut short or
         closed early after some text (its partial answer). ``provider`` and ``model`` are
-        for this turn only."""
-        messages = (*self.messages, Message(role="user", content=prompt))
+        for this turn only. ``prompt=None`` answers the tool results added since the last
+        turn (``add_tool_result``), with no new user message: the rest of a tool loop."""
+        asked = () if prompt is None else (Message(role="user", content=prompt),)
+        if prompt is None and not (self._turns and self._turns[-1].role == "tool"):
+            raise InvalidRequestError(
+                "nothing to answer: give a prompt, or add the results of the tools the last"
+                " answer asked for (add_tool_result) before a turn without one"
+            )
+        messages = (*self.messages, *asked)
         chosen = self.provider if provider is None else provider
         call = {**self.options, **options}
         model = self.model if model is None else model
@@ -104,20 +112,32 @@ class Conversation:
         secrets = credentials({**call, "provider_options": self.provider_options or {}}, self.proxy)
         if self._client is not None:
             secrets += self._client._secrets
-        turn = Turn(self.id, prompt, chosen, model, self.system, tuple(call), secrets)
+        turn = Turn(self.id, prompt or "", chosen, model, self.system, tuple(call), secrets)
 
         def ended(outcome: Outcome) -> None:
             if outcome.kept:
                 answer = Message(
                     role="assistant", content=outcome.answer, tool_calls=outcome.tool_calls
                 )
-                self._turns += (Message(role="user", content=prompt), answer)
+                self._turns += (*asked, answer)
 
         return ResultStream(recorded(events._events, turn, self._log, ended, keep_partial))
 
-    async def send(self, prompt: str, *, keep_partial: bool = False, **options: Any) -> str:
-        """The whole answer to ``prompt`` (its text, or the first image of an image answer)."""
+    async def send(self, prompt: str | None, *, keep_partial: bool = False, **options: Any) -> str:
+        """The whole answer to ``prompt`` (its text, or the first image of an image answer);
+        ``None`` as for ``stream``."""
         return await self.stream(prompt, keep_partial=keep_partial, **options).text()
+
+    def add_tool_result(self, tool_call_id: str, content: str) -> None:
+        """The result of a tool the last answer asked for (its ``ToolCall.id``), sent with
+        the next turn; then ``send(None)`` lets the model answer with it."""
+        calls = {call.id for m in self._turns if m.role == "assistant" for call in m.tool_calls}
+        if tool_call_id not in calls:
+            raise InvalidRequestError(
+                f"no tool call {tool_call_id!r} in this conversation; give the id of a"
+                " ToolCall an answer asked for"
+            )
+        self._turns.append(Message(role="tool", content=content, tool_call_id=tool_call_id))
 
     def forget(self, turns: int = 1) -> None:
         """Drop the last ``turns`` exchanges from the history sent (for a retry)."""

@@ -27,15 +27,19 @@ class Limits:
     def feed(self, text: str) -> str:
         """The part of ``text`` (with what was held back) that may be shown now; once
         ``reason`` is set, the answer is over and nothing more may be fed."""
+        stopped = False
         if self._stop:
             text = self._pending + text
             cut = min((at for s in self._stop if (at := text.find(s)) >= 0), default=-1)
             if cut >= 0:
-                text, self._pending, self.reason = text[:cut], "", "stop"
+                text, self._pending, stopped = text[:cut], "", True
             else:
                 hold = self._could_begin_a_stop(text)
                 text, self._pending = text[: len(text) - hold], text[len(text) - hold :]
-        return self._spend(text)
+        text = self._spend(text)
+        if stopped and self.reason is None:
+            self.reason = "stop"
+        return text
 
     def flush(self) -> str:
         """What was held back, once the answer ended without a stop sequence."""
@@ -43,12 +47,13 @@ class Limits:
         return self._spend(text)
 
     def _spend(self, text: str) -> str:
+        """``text`` within the budget: ``length`` only once text beyond it arrives (an answer
+        that fills it exactly is complete)."""
         if self._budget is None or not text:
             return text
-        if len(text) >= self._budget:
+        if len(text) > self._budget:
             text = text[: self._budget]
-            if self.reason is None:
-                self.reason = "length"
+            self.reason = "length"
         self._budget -= len(text)
         return text
 

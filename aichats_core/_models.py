@@ -41,8 +41,9 @@ class TextPart(BaseModel):
 class ImageURL(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    url: str
-    """An ``http(s)`` URL or a ``data:`` URI."""
+    url: Annotated[str, Field(pattern=r"^(?:https?://|data:)")]
+    """An ``http(s)`` URL or a ``data:`` URI (no ``file:``: a service must not be sent to
+    read the machine's files)."""
     detail: Literal["auto", "low", "high"] | None = None
 
 
@@ -102,11 +103,11 @@ class Message(BaseModel):
 
     @property
     def text(self) -> str:
-        """The text of ``content``: the string, or its text parts joined."""
+        """The text of ``content``: the string, or its text parts, one per line."""
         content = self.content
         if isinstance(content, str):
             return content
-        return "".join(part.text for part in content if isinstance(part, TextPart))
+        return "\n".join(part.text for part in content if isinstance(part, TextPart))
 
     @property
     def has_images(self) -> bool:

@@ -116,8 +116,8 @@ def _input(value: object) -> list[dict[str, Any]]:
             call = _strings(item, where, "call_id", "name", "arguments")
             call = {"id": call["call_id"], "name": call["name"], "arguments": call["arguments"]}
             last = messages[-1] if messages else None
-            if last is not None and last["role"] == "assistant" and last.get("tool_calls"):
-                last["tool_calls"].append(call)
+            if last is not None and last["role"] == "assistant":  # one assistant turn
+                last.setdefault("tool_calls", []).append(call)
             else:
                 messages.append({"role": "assistant", "content": "", "tool_calls": [call]})
         elif kind == "function_call_output":

@@ -96,6 +96,10 @@ class Conversation(SyncProxy[AsyncConversation]):
         """Drop the last ``turns`` exchanges from the history sent (for a retry)."""
         self._target.forget(turns)
 
+    def add_tool_result(self, tool_call_id: str, content: str) -> None:
+        """The result of a tool the last answer asked for; then ``send(None)``."""
+        self._target.add_tool_result(tool_call_id, content)
+
 
 def conversation(
     provider: ProviderChoice,

@@ -11,7 +11,12 @@ import pytest
 
 import aichats_core
 from aichats_core import Client, Finish, Message, TextChunk
-from aichats_core.errors import AllProvidersFailedError, ProviderHTTPError, StreamInterruptedError
+from aichats_core.errors import (
+    AllProvidersFailedError,
+    InvalidRequestError,
+    ProviderHTTPError,
+    StreamInterruptedError,
+)
 from aichats_core.history import HistoryStore
 from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats.emulator import AiChatsEmulator, Script, default_reply
@@ -333,3 +338,30 @@ async def test_a_turn_that_asks_for_tools_keeps_its_calls() -> None:
     events = [event async for event in chat.stream("Weather in Paris?")]
     assert events[-1].reason == "tool_calls"
     assert chat.messages[-1] == Message(role="assistant", content="", tool_calls=(call,))
+
+
+async def test_a_tool_loop_inside_a_conversation() -> None:
+    from aichats_core import ToolCall
+
+    call = ToolCall(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    seen: list[list[Message]] = []
+
+    def answer(messages: list[Message], options: dict[str, object]) -> object:
+        seen.append(list(messages))
+        return [call] if messages[-1].role == "user" else "Sunny in Paris."
+
+    from aichats_core.testing import FunctionProvider
+
+    tooly = FunctionProvider.of(answer, capabilities=frozenset({"tools"}))
+    chat = aichats_core.conversation(
+        tooly, tools=[{"type": "function", "function": {"name": "get_weather"}}]
+    )
+    assert await chat.send("Weather in Paris?") == ""
+    with pytest.raises(InvalidRequestError, match="nothing to answer"):
+        chat.stream(None)  # the last message is the answer, not a tool result
+    with pytest.raises(InvalidRequestError, match="no tool call 'call_9'"):
+        chat.add_tool_result("call_9", "?")
+    chat.add_tool_result("call_1", '{"sky": "clear"}')
+    assert await chat.send(None) == "Sunny in Paris."
+    assert [m.role for m in seen[-1]] == ["user", "assistant", "tool"]
+    assert [m.role for m in chat.messages] == ["user", "assistant", "tool", "assistant"]

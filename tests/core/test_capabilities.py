@@ -77,11 +77,11 @@ async def test_a_text_only_provider_is_refused_what_it_cannot_take(
 
 
 async def test_text_parts_reach_a_text_only_provider_joined(emulator: AiChatsEmulator) -> None:
-    parts = [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]
+    parts = [{"type": "text", "text": "Hello"}, {"type": "text", "text": "there"}]
     events = await collect("aichats", [{"role": "user", "content": parts}], base_url=emulator.url)
     [request] = emulator.requests
-    assert request.json["messagesHistory"][0]["content"] == "Hello there"
-    assert text_of(events).endswith("You said: Hello there")
+    assert request.json["messagesHistory"][0]["content"] == "Hello\nthere"  # one per line
+    assert text_of(events).endswith("You said: Hello\nthere")
 
 
 async def test_a_chain_skips_providers_that_cannot_take_the_call() -> None:
@@ -191,6 +191,23 @@ async def test_a_stop_prefix_held_back_is_sent_when_no_stop_follows(
     events = await collect("aichats", "Hi", base_url=emulator.url, stop="STOP")
     assert text_of(events) == "ends with ST"
     assert events[-1].reason == "stop"
+
+
+async def test_an_answer_that_fills_max_tokens_exactly_is_complete() -> None:
+    exact = ScriptedProvider.script("x" * 8, name="Exact")
+    events = await collect(exact, "Hi", max_tokens=2)
+    assert (text_of(events), events[-1].reason) == ("x" * 8, "stop")
+    events = await collect(exact, "Hi", max_tokens=2, stop="never")
+    assert events[-1].reason == "stop"
+    cut_first = ScriptedProvider.script("Hello world", name="CutFirst")
+    events = await collect(cut_first, "Hi", max_tokens=1, stop="world")
+    assert (text_of(events), events[-1].reason) == ("Hell", "length")  # the budget came first
+
+
+def test_an_image_part_must_be_a_web_or_data_url() -> None:
+    part = {"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}
+    with pytest.raises(InvalidRequestError, match="content"):
+        aichats_core.stream("aichats", [{"role": "user", "content": [part]}])
 
 
 async def test_max_tokens_cuts_the_answer_and_says_length(emulator: AiChatsEmulator) -> None:

@@ -34,7 +34,7 @@ class Shouty(AsyncGeneratorProvider, ProviderModelMixin):
     async def create_async_generator(
         cls, model: str, messages: Messages, proxy: str | None = None, **kwargs: Any
     ) -> AsyncIterator[ProviderItem]:
-        yield messages[-1].content.upper()
+        yield messages[-1].text.upper()  # content may be parts: .text is the text
         yield Usage(prompt_tokens=1, completion_tokens=1)
 
 
