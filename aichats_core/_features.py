@@ -11,6 +11,7 @@ needs tools, a JSON answer or image input, for a provider without them).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -166,13 +167,20 @@ _OPTION_CAPABILITY = {
 }
 
 
+_declared: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
 def _declared_as_options(name: str, provider: type) -> frozenset[str]:
     """The capabilities a provider from before capabilities declares as options of its own
-    (``max_tokens`` in its ``Options``): they reach it as they always did."""
-    from aichats_core._call_options import _spec_for_call
+    (``max_tokens`` in its ``Options``): they reach it as they always did. Once per class."""
+    found = _declared.get(provider)
+    if found is None:
+        from aichats_core._call_options import _spec_for_call
 
-    accepted = _spec_for_call(name, provider).accepted
-    return frozenset(cap for option, cap in _OPTION_CAPABILITY.items() if option in accepted)
+        accepted = _spec_for_call(name, provider).accepted
+        found = frozenset(cap for option, cap in _OPTION_CAPABILITY.items() if option in accepted)
+        _declared[provider] = found
+    return found
 
 
 def _text_only(messages: tuple[Message, ...]) -> tuple[Message, ...] | None:

@@ -43,4 +43,9 @@ CAPABILITIES = frozenset({TOOLS, JSON_OUTPUT, IMAGE_INPUT, MAX_TOKENS, STOP})
 def capabilities_of(provider: type) -> frozenset[str]:
     """What ``provider`` declares (nothing, for a provider from before capabilities)."""
     declared = getattr(provider, "capabilities", None)
-    return frozenset(declared) if declared else frozenset()
+    if type(declared) is frozenset:
+        return declared
+    return frozenset(declared) if declared else _NONE
+
+
+_NONE: frozenset[str] = frozenset()
