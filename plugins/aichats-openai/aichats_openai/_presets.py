@@ -84,21 +84,25 @@ class Ollama(_Preset):
     """A local Ollama server (no key). What a model can do (tools, images) is the model's."""
 
     url = "http://localhost:11434/v1"
+    needs_key = False
 
 
 class LMStudio(_Preset):
     """LM Studio's local server (no key; pass ``api_key`` when authentication is on)."""
 
     url = "http://localhost:1234/v1"
+    needs_key = False
 
 
 class VLLM(_Preset):
     """A vLLM server, ``vllm serve`` (no key; pass the ``--api-key`` it was started with)."""
 
     url = "http://localhost:8000/v1"
+    needs_key = False
 
 
 class LlamaCpp(_Preset):
     """llama.cpp's ``llama-server`` (no key). Tool calls need it started with ``--jinja``."""
 
     url = "http://localhost:8080/v1"
+    needs_key = False

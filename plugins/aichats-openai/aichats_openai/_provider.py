@@ -88,6 +88,9 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
     """The environment variable giving ``base_url`` when the option is not passed."""
     api_key_env: ClassVar[str | None] = "OPENAI_API_KEY"
     """The environment variable giving ``api_key`` when the option is not passed."""
+    needs_key: ClassVar[bool] = True
+    """The service at ``url`` refuses calls without a key: a call to it without one fails
+    at once, saying which variable to set, instead of with the service's 401."""
 
     @classmethod
     async def create_async_generator(
@@ -170,13 +173,20 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
 
     @classmethod
     def _options(cls, kwargs: Mapping[str, Any]) -> Settings:
-        return Settings.resolve(
+        settings = Settings.resolve(
             cls.__name__,
             kwargs,
             default_url=cls.url,
             base_url_env=cls.base_url_env,
             api_key_env=cls.api_key_env,
         )
+        if cls.needs_key and not settings.api_key and settings.base_url == cls.url.rstrip("/"):
+            where = f"set {cls.api_key_env}, or give" if cls.api_key_env else "give"
+            raise InvalidRequestError(
+                f"{cls.__name__}: {cls.url} needs an API key: {where} the api_key option"
+                f" (-o NAME.api_key=...); a self-hosted server at another base_url may not"
+            )
+        return settings
 
 
 def _refuse_features(provider: str, model: str, kwargs: Mapping[str, Any]) -> None:

@@ -468,3 +468,24 @@ async def test_aichats_providers_lists_the_presets_with_their_capabilities() -> 
     assert "image_input" not in rows["deepseek"]["capabilities"]
     assert rows["openai"]["image_models"][0] == "gpt-image-1"
     assert rows["groq"]["image_models"] == []
+
+
+@pytest.mark.parametrize("name", ["openai", "groq", "openrouter"])
+def test_a_hosted_service_without_its_key_is_refused_before_any_network(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("OPENAI_API_KEY", "GROQ_API_KEY", "OPENROUTER_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+
+    async def call() -> str:
+        return await aichats_core.complete(name, "Hi", model="m")
+
+    with pytest.raises(InvalidRequestError, match=r"needs an API key: set [A-Z_]+_API_KEY"):
+        asyncio.run(call())  # a network attempt would fail the loopback-only guard instead
+
+
+def test_a_local_server_needs_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aichats_openai._presets import Ollama
+
+    assert Ollama.needs_key is False
+    assert OpenAICompatible.needs_key is True
