@@ -183,7 +183,7 @@ class OpenAICompatible(AsyncGeneratorProvider, ProviderModelMixin):
         if cls.needs_key and not settings.api_key and settings.base_url == cls.url.rstrip("/"):
             where = f"set {cls.api_key_env}, or give" if cls.api_key_env else "give"
             raise InvalidRequestError(
-                f"{cls.__name__}: {cls.url} needs an API key: {where} the api_key option"
+                f"{cls.url} needs an API key: {where} the api_key option"
                 f" (-o NAME.api_key=...); a self-hosted server at another base_url may not"
             )
         return settings
