@@ -260,6 +260,8 @@ class ChainOptions(NamedTuple):
     """The messages this provider gets instead of the call's (None: the call's)."""
     limits: Any = None
     """``_enforce.Limits`` of ``stop``/``max_tokens`` to apply to its answer, or None."""
+    hooks: tuple[Any, ...] = ()
+    """The calling client's lifecycle hooks (``aichats_core.hooks``)."""
 
 
 def solo_options(
@@ -271,7 +273,7 @@ def solo_options(
     """The options of a call to one provider: all of them are its own, or refused."""
     # tuple.__new__: a NamedTuple's own __new__ costs a quarter of this path.
     return tuple.__new__(
-        ChainOptions, (checked_options(name, provider, options, memo), (), None, None)
+        ChainOptions, (checked_options(name, provider, options, memo), (), None, None, ())
     )
 
 

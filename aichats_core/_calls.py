@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeAlias
 
@@ -37,6 +38,17 @@ from aichats_core.errors import (
     ProviderError,
     StreamInterruptedError,
 )
+from aichats_core.hooks import (
+    AttemptFailed,
+    AttemptFinished,
+    AttemptStarted,
+    FallbackTaken,
+    FirstEvent,
+    RetryScheduled,
+    active,
+    clock,
+    emit,
+)
 
 Event: TypeAlias = TextChunk | ImageResponse | ToolCall | Usage | Finish
 
@@ -47,12 +59,16 @@ async def fall_back(
     proxy: str | None,
     policy: RetryPolicy,
     keep_text: bool = True,
+    own_hooks: tuple[Any, ...] = (),
 ) -> AsyncGenerator[Event, None]:
     """Each candidate in turn, with its own options, until one answers."""
     failures: list[tuple[str, AiChatsError]] = []
+    hooks = active(own_hooks)
     for candidate in candidates:
         if isinstance(candidate, Failed):
             failures.append((candidate.name, candidate.error))
+            if hooks is not None:
+                emit(hooks, FallbackTaken(candidate.name, candidate.error))
             continue
         selection, routed = candidate
         events = retrying(selection, messages, proxy, routed, policy, keep_text)
@@ -68,6 +84,8 @@ async def fall_back(
             if started:
                 raise
             failures.append((selection.name, exc))
+            if hooks is not None:
+                emit(hooks, FallbackTaken(selection.name, exc))
         finally:
             await events.aclose()
     raise AllProvidersFailedError(failures)
@@ -99,8 +117,9 @@ async def _with_retries(
 ) -> AsyncGenerator[Event, None]:
     attempt = 0
     failures: list[tuple[str, AiChatsError]] = []
+    hooks = active(routed.hooks)
     while True:
-        events = _attempt(selection, messages, proxy, routed, keep_text)
+        events = _attempt(selection, messages, proxy, routed, keep_text, attempt)
         started = False
         try:
             async for event in events:
@@ -115,6 +134,9 @@ async def _with_retries(
             if wait is None:
                 raise
             failures.append((selection.name, exc))
+            if hooks is not None:
+                retry = RetryScheduled(selection.name, selection.model, attempt + 1, wait, exc)
+                emit(hooks, retry)
         finally:
             await events.aclose()
         attempt += 1
@@ -127,6 +149,7 @@ async def _attempt(
     proxy: str | None,
     routed: ChainOptions,
     keep_text: bool = True,
+    attempt: int = 0,
 ) -> AsyncGenerator[Event, None]:
     """One call of one provider: normalise what it yields, contain what it raises.
 
@@ -136,7 +159,12 @@ async def _attempt(
     remember = received.append if keep_text else _forget
     started = False
     reason: str | None = None  # why the answer ended, when not a plain stop
+    usage: Usage | None = None  # for the hooks
     limits = routed.limits
+    hooks = active(routed.hooks)
+    if hooks is not None:
+        begun = clock()
+        emit(hooks, AttemptStarted(selection.name, selection.model, attempt, time.time()))
     items: AsyncIterator[Any] | None = None
     try:
         try:
@@ -144,7 +172,10 @@ async def _attempt(
                 selection.model, routed.messages or messages, proxy, **routed.options
             )
             async for item in items:
-                started = True
+                if not started:
+                    started = True
+                    if hooks is not None:
+                        emit(hooks, FirstEvent(selection.name, selection.model, clock() - begun))
                 if type(item) is str:
                     text = item
                 elif isinstance(item, PROVIDER_EVENT_TYPES):
@@ -157,6 +188,8 @@ async def _attempt(
                     else:
                         if isinstance(item, ToolCall):
                             reason = reason or "tool_calls"
+                        elif hooks is not None and isinstance(item, Usage):
+                            usage = item
                         yield item
                         continue
                 elif isinstance(item, str):  # a str subclass: still text (this is for speed)
@@ -196,6 +229,8 @@ async def _attempt(
             _name_model_error(exc, selection)
         if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
             exc.partial_text = "".join(received)
+        if hooks is not None:
+            _failed(hooks, selection, begun, exc, started)
         raise
     except BaseException as exc:  # the plugin boundary: whatever a plugin raises is contained
         if not is_plugins_own(exc):
@@ -203,13 +238,27 @@ async def _attempt(
         error = _contain(selection, exc, started=started)
         if isinstance(error, StreamInterruptedError):
             error.partial_text = "".join(received)
+        if hooks is not None:
+            _failed(hooks, selection, begun, error, started)
         raise error from exc
     finish = _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+    if hooks is not None:
+        counts = (None, None) if usage is None else (usage.prompt_tokens, usage.completion_tokens)
+        done = AttemptFinished(
+            selection.name, selection.model, clock() - begun, reason or "stop", *counts
+        )
+        emit(hooks, done)
     yield (
         finish
         if reason is None or reason == "stop"
         else finish.model_copy(update={"reason": reason})
     )
+
+
+def _failed(
+    hooks: tuple[Any, ...], selection: Selection, begun: float, error: BaseException, started: bool
+) -> None:
+    emit(hooks, AttemptFailed(selection.name, selection.model, clock() - begun, error, started))
 
 
 def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:

@@ -27,6 +27,7 @@ from aichats_core._stream import (
 )
 from aichats_core._turns import credentials, one_turn, recorded
 from aichats_core.errors import InvalidRequestError
+from aichats_core.hooks import Hook, hooks_of
 
 if TYPE_CHECKING:
     import aiohttp
@@ -57,7 +58,8 @@ class Client(AsyncClosing):
     ``base_url``); a call's own options win. ``max_connections`` caps the open connections
     (0: no cap); calls beyond it wait for a free one. ``registry`` is where provider names
     are looked up (a ``ProviderRegistry``; the default one, of installed plugins and
-    ``register_provider``, unless given).
+    ``register_provider``, unless given). ``hooks`` watch its calls (``aichats_core.hooks``),
+    after the process's own.
 
     >>> async with Client(timeout=30) as client:  # doctest: +SKIP
     ...     print(await client.complete("aichats", "Hello"))
@@ -73,11 +75,13 @@ class Client(AsyncClosing):
         max_connections: int = 100,
         registry: ProviderRegistry | None = None,
         history: HistoryChoice = None,
+        hooks: Iterable[Hook] | None = None,
         **options: Any,
     ) -> None:
         if max_connections < 0:
             raise InvalidRequestError("max_connections must be 0 (no limit) or more")
         self._log = open_log(history) if history is not None and history is not False else None
+        self._hooks = hooks_of(hooks)
         self._secrets = (
             credentials({**options, "provider_options": provider_options or {}}, proxy)
             if self._log is not None
@@ -205,6 +209,7 @@ class Client(AsyncClosing):
             keep_partial_text,
             self._registry,
             self._checked,
+            self._hooks,
         )
 
     def conversation(

@@ -190,6 +190,7 @@ def start(
     keep_partial_text: bool = True,
     registry: ProviderRegistry | None = None,
     memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
+    hooks: tuple[Any, ...] = (),
 ) -> ResultStream:
     """Validate a call and return its not-yet-started stream; shared by ``Client``.
 
@@ -210,6 +211,8 @@ def start(
             needed = needs(features, validated)
             plan = plan_for(selection.name, selection.provider, features, validated, needed)
             routed = _planned(routed, plan)
+        if hooks:
+            routed = routed._replace(hooks=hooks)
         return ResultStream(
             retrying(selection, validated, proxy, routed, policy, keep_partial_text)
         )
@@ -223,18 +226,22 @@ def start(
     unloaded = len(chain) < len(candidates)  # what a skipped provider declares is unknown
     shares = iter(route_options(chain, options, per_provider, refuse_unused=not unloaded))
     prepared = [
-        c if isinstance(c, Failed) else (c, _planned(next(shares), plans.get(index)))
+        c if isinstance(c, Failed) else (c, _planned(next(shares), plans.get(index), hooks))
         for index, c in enumerate(candidates)
     ]
-    return ResultStream(fall_back(prepared, validated, proxy, policy, keep_partial_text))
+    return ResultStream(
+        fall_back(prepared, validated, proxy, policy, keep_partial_text, tuple(hooks))
+    )
 
 
-def _planned(routed: ChainOptions, plan: ProviderPlan | None) -> ChainOptions:
+def _planned(
+    routed: ChainOptions, plan: ProviderPlan | None, hooks: tuple[Any, ...] = ()
+) -> ChainOptions:
     """A provider's share of the call, with what it gets of the call's features."""
     if plan is None:
-        return routed
+        return routed._replace(hooks=hooks) if hooks else routed
     options = {**routed.options, **plan.arguments} if plan.arguments else routed.options
-    return ChainOptions(options, routed.withheld, plan.messages, plan.limits)
+    return ChainOptions(options, routed.withheld, plan.messages, plan.limits, hooks)
 
 
 def _capable(

@@ -19,7 +19,7 @@ from aichats_core.sync._proxy import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     import aiohttp
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
     from aichats_core._stream import ProviderChoice, ProviderOptions
+    from aichats_core.hooks import Hook
 
 __all__ = ["Client", "Conversation", "complete", "conversation", "stream"]
 
@@ -147,6 +148,7 @@ class Client(SyncProxy[AsyncClient], Closing):
         max_connections: int = 100,
         registry: ProviderRegistry | None = None,
         history: HistoryChoice = None,
+        hooks: Iterable[Hook] | None = None,
         **options: Any,
     ) -> None:
         home = background()
@@ -160,6 +162,7 @@ class Client(SyncProxy[AsyncClient], Closing):
                 max_connections=max_connections,
                 registry=registry,
                 history=history,
+                hooks=hooks,
                 **options,
             )
         )
