@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aichats_core._closing import AsyncClosing
-from aichats_core._features import features_given
+from aichats_core._features import with_features
 from aichats_core._history_log import HistoryChoice, open_log
 from aichats_core._models import MessageInput, validate_messages
 from aichats_core._registry import ProviderRegistry
@@ -80,7 +80,7 @@ class Client(AsyncClosing):
     ) -> None:
         if max_connections < 0:
             raise InvalidRequestError("max_connections must be 0 (no limit) or more")
-        self._log = open_log(history) if history is not None and history is not False else None
+        self._log = open_log(history)
         self._hooks = hooks_of(hooks)
         self._secrets = (
             credentials({**options, "provider_options": provider_options or {}}, proxy)
@@ -165,10 +165,14 @@ class Client(AsyncClosing):
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults;
         recorded in the history as a conversation of one turn when ``history`` is on."""
-        if tools is not None or tool_choice is not None or response_format is not None:
-            options = {**options, **features_given(tools, tool_choice, response_format)}
-        if max_tokens is not None or stop is not None:
-            options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
+        if (
+            tools is not None
+            or tool_choice is not None
+            or response_format is not None
+            or max_tokens is not None
+            or stop is not None
+        ):  # a plain call pays these tests, not a merge
+            options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
         if self._log is None:
             return self._call(
                 provider, messages, model, proxy, retries, provider_options,

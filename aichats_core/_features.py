@@ -62,14 +62,16 @@ class ProviderPlan:
     limits: Limits | None
 
 
-def features_given(
+def with_features(
+    options: Mapping[str, Any],
     tools: Any = None,
     tool_choice: Any = None,
     response_format: Any = None,
     max_tokens: Any = None,
     stop: Any = None,
 ) -> dict[str, Any]:
-    """The features a caller gave as arguments, to travel with the call's options."""
+    """``options`` with the features a caller gave as arguments, to travel with them (callers
+    test for any first: a plain call should not pay for this)."""
     given = {
         "tools": tools,
         "tool_choice": tool_choice,
@@ -77,7 +79,7 @@ def features_given(
         "max_tokens": max_tokens,
         "stop": stop,
     }
-    return {name: value for name, value in given.items() if value is not None}
+    return {**options, **{name: value for name, value in given.items() if value is not None}}
 
 
 _FEATURE_NAMES = frozenset(FEATURES)

@@ -16,11 +16,11 @@ from aichats_core._closing import AsyncClosing
 from aichats_core._features import (
     Features,
     ProviderPlan,
-    features_given,
     needs,
     plain,
     plan_for,
     split_features,
+    with_features,
 )
 from aichats_core._models import (
     ImageResponse,
@@ -127,10 +127,14 @@ def stream(
     ...     print(event)
     """
     check_targets(provider, provider_options)
-    if tools is not None or tool_choice is not None or response_format is not None:
-        options = {**options, **features_given(tools, tool_choice, response_format)}
-    if max_tokens is not None or stop is not None:
-        options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
+    if (
+        tools is not None
+        or tool_choice is not None
+        or response_format is not None
+        or max_tokens is not None
+        or stop is not None
+    ):  # a plain call pays these tests, not a merge
+        options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
     return start(
         provider, messages, model, proxy, retries, provider_options, options, keep_partial_text
     )
@@ -154,10 +158,14 @@ async def complete(
     """The whole answer: its text, or the first image URI for an image model (``stream``
     says what the arguments do)."""
     check_targets(provider, provider_options)
-    if tools is not None or tool_choice is not None or response_format is not None:
-        options = {**options, **features_given(tools, tool_choice, response_format)}
-    if max_tokens is not None or stop is not None:
-        options = {**options, **features_given(max_tokens=max_tokens, stop=stop)}
+    if (
+        tools is not None
+        or tool_choice is not None
+        or response_format is not None
+        or max_tokens is not None
+        or stop is not None
+    ):  # a plain call pays these tests, not a merge
+        options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
     events = start(provider, messages, model, proxy, retries, provider_options, options, False)
     return await events.text()  # keeps the text, and gives it to an interruption
 
