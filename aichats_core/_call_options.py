@@ -16,6 +16,7 @@ values): no more than the hand-written checks it replaces.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import weakref
 from collections.abc import Mapping, Sequence
@@ -248,6 +249,33 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "")
 
 
+class CallScope(NamedTuple):
+    """What every attempt of one call shares: who watches it, who measures it, whether its
+    providers' breakers are heeded, and by when it must start answering."""
+
+    hooks: tuple[Any, ...] | None = None
+    """The call's lifecycle hooks, the process's then its client's (``aichats_core.hooks``);
+    None when there are none."""
+    health: Any = None
+    """The ``HealthTracker`` the call reports to, or None (``health=False``)."""
+    gate: bool = True
+    """Heed open breakers (skip, refuse, wait); False for ``ignore_breaker=True``."""
+    deadline: float | None = None
+    """``time.monotonic()`` after which the call takes no more waits (retries, cooldowns);
+    None: the breaker policy's ``max_wait`` bounds a wait for a cooldown."""
+    call: int = 0
+    """The call's number in its hook events (0 without hooks)."""
+
+
+NO_SCOPE = CallScope()
+
+
+@functools.lru_cache(maxsize=64)
+def plain_scope(health: Any, gate: bool) -> CallScope:
+    """The scope of a call without hooks or deadline: one value per tracker, shared."""
+    return CallScope(None, health, gate)
+
+
 class ChainOptions(NamedTuple):
     """What one provider of a call gets: its options, and the call's options it does not
     declare (given to others of the chain), for ``Finish`` to tell; and, for a call with
@@ -260,8 +288,8 @@ class ChainOptions(NamedTuple):
     """The messages this provider gets instead of the call's (None: the call's)."""
     limits: Any = None
     """``_enforce.Limits`` of ``stop``/``max_tokens`` to apply to its answer, or None."""
-    hooks: tuple[Any, ...] = ()
-    """The calling client's lifecycle hooks (``aichats_core.hooks``)."""
+    scope: CallScope = NO_SCOPE
+    """What the call's attempts share: hooks, health, deadline."""
 
 
 def solo_options(
@@ -269,11 +297,12 @@ def solo_options(
     provider: type,
     options: Mapping[str, Any],
     memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
+    scope: CallScope = NO_SCOPE,
 ) -> ChainOptions:
     """The options of a call to one provider: all of them are its own, or refused."""
     # tuple.__new__: a NamedTuple's own __new__ costs a quarter of this path.
     return tuple.__new__(
-        ChainOptions, (checked_options(name, provider, options, memo), (), None, None, ())
+        ChainOptions, (checked_options(name, provider, options, memo), (), None, None, scope)
     )
 
 

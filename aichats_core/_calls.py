@@ -9,13 +9,15 @@ sees text twice. Whatever a plugin yields or raises is checked here: str becomes
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any, TypeAlias
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aichats_core._boundary import is_plugins_own, plugin_failure
-from aichats_core._call_options import ChainOptions
+from aichats_core._call_options import NO_SCOPE, CallScope, ChainOptions, plain_scope
 from aichats_core._models import (
     PROVIDER_EVENT_TYPES,
     Failure,
@@ -27,7 +29,7 @@ from aichats_core._models import (
     Usage,
 )
 from aichats_core._provider import Messages
-from aichats_core._retry import RetryPolicy, declared_transient_statuses
+from aichats_core._retry import RetryPolicy, declared_transient_statuses, is_transient
 from aichats_core._select import Failed, Selection
 from aichats_core.errors import (
     AiChatsError,
@@ -36,21 +38,102 @@ from aichats_core.errors import (
     ModelNotSupportedError,
     ProviderContractError,
     ProviderError,
+    ProviderUnavailableError,
+    RateLimitError,
     StreamInterruptedError,
 )
 from aichats_core.hooks import (
     AttemptFailed,
     AttemptFinished,
     AttemptStarted,
+    BreakerClosed,
+    BreakerOpened,
+    CallEnded,
+    CallStarted,
     FallbackTaken,
     FirstEvent,
     RetryScheduled,
     active,
     clock,
     emit,
+    next_call,
 )
 
+if TYPE_CHECKING:
+    from aichats_core.health import HealthTracker
+
 Event: TypeAlias = TextChunk | ImageResponse | ToolCall | Usage | Finish
+
+
+def call_scope(
+    hooks: tuple[Any, ...], health: Any, ignore_breaker: bool, deadline: float | None
+) -> CallScope:
+    """What the attempts of a new call share (``CallScope``)."""
+    watching = active(hooks)
+    if watching is None and deadline is None:
+        return plain_scope(health, not ignore_breaker)
+    if deadline is not None:
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise InvalidRequestError(f"deadline is seconds (more than 0), not {deadline!r:.40}")
+        deadline = time.monotonic() + deadline
+    call = next_call() if watching is not None else 0
+    return CallScope(watching, health, not ignore_breaker, deadline, call)
+
+
+def refuse_if_cooling(health: HealthTracker, name: str, model: str) -> None:
+    """``ProviderUnavailableError`` when ``name``'s breaker for ``model`` is open."""
+    until = health.admits(name, model)
+    if until is not None:
+        raise unavailable(health, name, model, until)
+
+
+def unavailable(health: HealthTracker, name: str, model: str, until: float) -> AiChatsError:
+    from datetime import datetime
+
+    why = health.why(name, model)
+    at = datetime.fromtimestamp(until, UTC)
+    return ProviderUnavailableError(name, at, model=model, why=why)
+
+
+async def observed(
+    events: AsyncGenerator[Event, None],
+    scope: CallScope,
+    providers: tuple[str, ...],
+    model: str | None,
+) -> AsyncGenerator[Event, None]:
+    """``events``, with the call's ``CallStarted`` and ``CallEnded`` told to its hooks (a
+    call with hooks only: this is a generator layer)."""
+    hooks = scope.hooks
+    assert hooks is not None
+    emit(hooks, CallStarted(scope.call, providers, model, time.time(), contextvars.copy_context()))
+    begun = clock()
+    finish: Finish | None = None
+    usage: Usage | None = None
+    error: BaseException | None = None
+    try:
+        async for event in events:
+            if type(event) is Finish:
+                finish = event
+            elif type(event) is Usage:
+                usage = event
+            yield event
+    except GeneratorExit:
+        raise  # the caller left: no error of the call's
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        await events.aclose()
+        ended = CallEnded(
+            scope.call,
+            None if finish is None else finish.provider,
+            None if finish is None else finish.model,
+            clock() - begun,
+            error,
+            None if usage is None else usage.prompt_tokens,
+            None if usage is None else usage.completion_tokens,
+        )
+        emit(hooks, ended)
 
 
 async def fall_back(
@@ -59,36 +142,78 @@ async def fall_back(
     proxy: str | None,
     policy: RetryPolicy,
     keep_text: bool = True,
-    own_hooks: tuple[Any, ...] = (),
+    scope: CallScope = NO_SCOPE,
 ) -> AsyncGenerator[Event, None]:
-    """Each candidate in turn, with its own options, until one answers."""
+    """Each candidate in turn, with its own options, until one answers. A candidate whose
+    breaker is open is skipped (named in the trail); when the others failed, the call waits
+    for the first of those to come back, if that fits its deadline, and tries it."""
     failures: list[tuple[str, AiChatsError]] = []
-    hooks = active(own_hooks)
-    for candidate in candidates:
-        if isinstance(candidate, Failed):
-            failures.append((candidate.name, candidate.error))
-            if hooks is not None:
-                emit(hooks, FallbackTaken(candidate.name, candidate.error))
-            continue
-        selection, routed = candidate
-        events = retrying(selection, messages, proxy, routed, policy, keep_text)
-        started = False
-        try:
-            async for event in events:
-                started = True
-                yield _after(failures, event) if failures else event
-            return
-        except InvalidRequestError:
-            raise  # the caller's own mistake: another provider would not fix it
-        except AiChatsError as exc:
-            if started:
-                raise
-            failures.append((selection.name, exc))
-            if hooks is not None:
-                emit(hooks, FallbackTaken(selection.name, exc))
-        finally:
-            await events.aclose()
-    raise AllProvidersFailedError(failures)
+    hooks = scope.hooks
+    health = scope.health if scope.gate else None
+    begun = time.monotonic()
+    pending = candidates
+    skipped: set[int] = set()
+    while True:
+        cooling: list[tuple[float, tuple[Selection, ChainOptions]]] = []
+        for candidate in pending:
+            if isinstance(candidate, Failed):
+                failures.append((candidate.name, candidate.error))
+                if hooks is not None:
+                    emit(hooks, FallbackTaken(candidate.name, candidate.error, scope.call))
+                continue
+            selection, routed = candidate
+            if health is not None:
+                until = health.admits(selection.name, selection.model)
+                if until is not None:
+                    cooling.append((until, candidate))
+                    if id(candidate) not in skipped:  # named once, however long it cools
+                        skipped.add(id(candidate))
+                        error = unavailable(health, selection.name, selection.model, until)
+                        failures.append((selection.name, error))
+                        if hooks is not None:
+                            emit(hooks, FallbackTaken(selection.name, error, scope.call))
+                    continue
+            events = retrying(selection, messages, proxy, routed, policy, keep_text)
+            started = False
+            try:
+                async for event in events:
+                    started = True
+                    yield _after(failures, event) if failures else event
+                return
+            except InvalidRequestError:
+                raise  # the caller's own mistake: another provider would not fix it
+            except AiChatsError as exc:
+                if started:
+                    raise
+                failures.append((selection.name, exc))
+                if hooks is not None:
+                    emit(hooks, FallbackTaken(selection.name, exc, scope.call))
+            finally:
+                await events.aclose()
+        wait = _cooling_wait(cooling, scope, health, begun)
+        if wait is None:
+            raise AllProvidersFailedError(failures)
+        await asyncio.sleep(wait)
+        pending = [candidate for _, candidate in sorted(cooling, key=_first)]
+
+
+def _first(item: tuple[float, object]) -> float:
+    return item[0]
+
+
+def _cooling_wait(
+    cooling: list[tuple[float, Any]], scope: CallScope, health: Any, begun: float
+) -> float | None:
+    """Seconds to wait for the first cooling provider to come back, or None when none cools
+    or that would pass the call's deadline (without one: the policy's ``max_wait`` from the
+    call's start)."""
+    if not cooling:
+        return None
+    wait = max(0.0, min(until for until, _ in cooling) - time.time())
+    deadline = scope.deadline if scope.deadline is not None else begun + health.policy.max_wait
+    if time.monotonic() + wait > deadline:
+        return None
+    return wait + 0.001  # past the cooldown's end, not just before it
 
 
 def retrying(
@@ -117,7 +242,7 @@ async def _with_retries(
 ) -> AsyncGenerator[Event, None]:
     attempt = 0
     failures: list[tuple[str, AiChatsError]] = []
-    hooks = active(routed.hooks)
+    scope = routed.scope
     while True:
         events = _attempt(selection, messages, proxy, routed, keep_text, attempt)
         started = False
@@ -131,12 +256,16 @@ async def _with_retries(
                 raise
             extra = declared_transient_statuses(selection.provider, selection.name)
             wait = policy.wait_before_retry(attempt, exc, extra)
-            if wait is None:
+            if wait is None or (
+                scope.deadline is not None and time.monotonic() + wait > scope.deadline
+            ):
                 raise
             failures.append((selection.name, exc))
-            if hooks is not None:
-                retry = RetryScheduled(selection.name, selection.model, attempt + 1, wait, exc)
-                emit(hooks, retry)
+            if scope.hooks is not None:
+                retry = RetryScheduled(
+                    selection.name, selection.model, attempt + 1, wait, exc, scope.call
+                )
+                emit(scope.hooks, retry)
         finally:
             await events.aclose()
         attempt += 1
@@ -161,10 +290,16 @@ async def _attempt(
     reason: str | None = None  # why the answer ended, when not a plain stop
     usage: Usage | None = None  # for the hooks
     limits = routed.limits
-    hooks = active(routed.hooks)
+    scope = routed.scope
+    hooks = scope.hooks
+    health = scope.health
+    first: float | None = None  # seconds to the first event
+    begun = clock()
     if hooks is not None:
-        begun = clock()
-        emit(hooks, AttemptStarted(selection.name, selection.model, attempt, time.time()))
+        started_at = time.time()
+        emit(
+            hooks, AttemptStarted(selection.name, selection.model, attempt, started_at, scope.call)
+        )
     items: AsyncIterator[Any] | None = None
     try:
         try:
@@ -174,8 +309,9 @@ async def _attempt(
             async for item in items:
                 if not started:
                     started = True
+                    first = clock() - begun
                     if hooks is not None:
-                        emit(hooks, FirstEvent(selection.name, selection.model, clock() - begun))
+                        emit(hooks, FirstEvent(selection.name, selection.model, first, scope.call))
                 if type(item) is str:
                     text = item
                 elif isinstance(item, PROVIDER_EVENT_TYPES):
@@ -229,23 +365,31 @@ async def _attempt(
             _name_model_error(exc, selection)
         if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
             exc.partial_text = "".join(received)
+        if health is not None:
+            _measure_failure(health, hooks, scope.call, selection, exc)
         if hooks is not None:
-            _failed(hooks, selection, begun, exc, started)
+            _failed(hooks, scope.call, selection, begun, exc, started)
         raise
     except BaseException as exc:  # the plugin boundary: whatever a plugin raises is contained
         if not is_plugins_own(exc):
+            if started and health is not None:  # the caller left an answer under way
+                _measure_success(health, hooks, scope.call, selection, first)
             raise  # cancellation, generator closing, a real Ctrl-C (see _boundary)
         error = _contain(selection, exc, started=started)
         if isinstance(error, StreamInterruptedError):
             error.partial_text = "".join(received)
+        if health is not None:
+            _measure_failure(health, hooks, scope.call, selection, error)
         if hooks is not None:
-            _failed(hooks, selection, begun, error, started)
+            _failed(hooks, scope.call, selection, begun, error, started)
         raise error from exc
     finish = _finish(selection.name, selection.model, tuple(routed.options), routed.withheld)
+    if health is not None:
+        _measure_success(health, hooks, scope.call, selection, first)
     if hooks is not None:
         counts = (None, None) if usage is None else (usage.prompt_tokens, usage.completion_tokens)
         done = AttemptFinished(
-            selection.name, selection.model, clock() - begun, reason or "stop", *counts
+            selection.name, selection.model, clock() - begun, reason or "stop", *counts, scope.call
         )
         emit(hooks, done)
     yield (
@@ -256,9 +400,54 @@ async def _attempt(
 
 
 def _failed(
-    hooks: tuple[Any, ...], selection: Selection, begun: float, error: BaseException, started: bool
+    hooks: tuple[Any, ...],
+    call: int,
+    selection: Selection,
+    begun: float,
+    error: BaseException,
+    started: bool,
 ) -> None:
-    emit(hooks, AttemptFailed(selection.name, selection.model, clock() - begun, error, started))
+    seconds = clock() - begun
+    emit(hooks, AttemptFailed(selection.name, selection.model, seconds, error, started, call))
+
+
+def _measure_success(
+    health: HealthTracker,
+    hooks: tuple[Any, ...] | None,
+    call: int,
+    selection: Selection,
+    first: float | None,
+) -> None:
+    if health.succeeded(selection.name, selection.model, first) and hooks is not None:
+        emit(hooks, BreakerClosed(selection.name, selection.model, call))
+
+
+def _measure_failure(
+    health: HealthTracker,
+    hooks: tuple[Any, ...] | None,
+    call: int,
+    selection: Selection,
+    error: AiChatsError,
+) -> None:
+    """Tell ``health`` of a provider's failure: a transient one counts towards its breaker.
+    The caller's mistakes, and a breaker's own refusal, are no measure of the provider."""
+    if not isinstance(error, ProviderError) or isinstance(error, ProviderUnavailableError):
+        return
+    try:
+        extra = declared_transient_statuses(selection.provider, selection.name)
+    except ProviderContractError:
+        extra = frozenset()
+    retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+    message = scrubbed(f"{type(error).__name__}: {error.detail}"[:300])
+    opened = health.failed(
+        selection.name,
+        selection.model,
+        message,
+        transient=is_transient(error, extra),
+        retry_after=retry_after,
+    )
+    if opened is not None and hooks is not None:
+        emit(hooks, BreakerOpened(selection.name, selection.model, opened, message, call))
 
 
 def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:
@@ -302,6 +491,13 @@ def _finish(
     serves every call."""
     given = tuple(sorted(name for name in options if name != "session"))
     return Finish(provider=provider, model=model, options=given, withheld=withheld)
+
+
+def scrubbed(text: str) -> str:
+    """An error's text without the credentials it may quote, as health keeps it."""
+    from aichats_core.redaction import Scrubber
+
+    return Scrubber()(text)
 
 
 def _source(selection: Selection) -> str:

@@ -27,6 +27,8 @@ from aichats_core._stream import (
 )
 from aichats_core._turns import credentials, one_turn, recorded
 from aichats_core.errors import InvalidRequestError
+from aichats_core.health import HealthTracker
+from aichats_core.health import tracker as process_tracker
 from aichats_core.hooks import Hook, hooks_of
 
 if TYPE_CHECKING:
@@ -51,6 +53,19 @@ def _merge_provider_options(
     return merged
 
 
+def health_of(health: HealthTracker | bool) -> HealthTracker | None:
+    """A client's tracker: the process's for True, none for False."""
+    if health is True:
+        return process_tracker()
+    if health is False:
+        return None
+    if isinstance(health, HealthTracker):
+        return health
+    raise InvalidRequestError(
+        f"health is True, False or a HealthTracker, not {type(health).__name__}"
+    )
+
+
 class Client(AsyncClosing):
     """An async context manager sharing one HTTP session across calls.
 
@@ -59,7 +74,9 @@ class Client(AsyncClosing):
     (0: no cap); calls beyond it wait for a free one. ``registry`` is where provider names
     are looked up (a ``ProviderRegistry``; the default one, of installed plugins and
     ``register_provider``, unless given). ``hooks`` watch its calls (``aichats_core.hooks``),
-    after the process's own.
+    after the process's own. ``health`` measures them (``aichats_core.health``): True for
+    the process's tracker, shared by its clients, a ``HealthTracker`` of its own, or False
+    for none (no breaker either).
 
     >>> async with Client(timeout=30) as client:  # doctest: +SKIP
     ...     print(await client.complete("aichats", "Hello"))
@@ -76,12 +93,14 @@ class Client(AsyncClosing):
         registry: ProviderRegistry | None = None,
         history: HistoryChoice = None,
         hooks: Iterable[Hook] | None = None,
+        health: HealthTracker | bool = True,
         **options: Any,
     ) -> None:
         if max_connections < 0:
             raise InvalidRequestError("max_connections must be 0 (no limit) or more")
         self._log = open_log(history)
         self._hooks = hooks_of(hooks)
+        self._health = health_of(health)
         self._secrets = (
             credentials({**options, "provider_options": provider_options or {}}, proxy)
             if self._log is not None
@@ -161,6 +180,8 @@ class Client(AsyncClosing):
         response_format: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
         stop: str | Sequence[str] | None = None,
+        ignore_breaker: bool = False,
+        deadline: float | None = None,
         **options: Any,
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults;
@@ -176,12 +197,12 @@ class Client(AsyncClosing):
         if self._log is None:
             return self._call(
                 provider, messages, model, proxy, retries, provider_options,
-                keep_partial_text, options,
+                keep_partial_text, options, ignore_breaker, deadline,
             )  # fmt: skip
         validated = validate_messages(messages)
         events = self._call(
             provider, validated, model, proxy, retries, provider_options,
-            keep_partial_text, options,
+            keep_partial_text, options, ignore_breaker, deadline,
         )  # fmt: skip
         turn = one_turn(provider, validated, model, options, self._secrets)
         if proxy or provider_options:
@@ -199,6 +220,8 @@ class Client(AsyncClosing):
         provider_options: ProviderOptions | None,
         keep_partial_text: bool,
         options: Mapping[str, Any],
+        ignore_breaker: bool = False,
+        deadline: float | None = None,
     ) -> ResultStream:
         """A call with this client's defaults, not recorded (a conversation records its own)."""
         check_targets(provider, provider_options)
@@ -214,6 +237,9 @@ class Client(AsyncClosing):
             self._registry,
             self._checked,
             self._hooks,
+            self._health,
+            ignore_breaker,
+            deadline,
         )
 
     def conversation(
@@ -275,6 +301,8 @@ class Client(AsyncClosing):
         response_format: Mapping[str, Any] | None = None,
         max_tokens: int | None = None,
         stop: str | Sequence[str] | None = None,
+        ignore_breaker: bool = False,
+        deadline: float | None = None,
         **options: Any,
     ) -> str:
         """Like ``aichats_core.complete``, over this client's session and with its defaults."""
@@ -291,6 +319,8 @@ class Client(AsyncClosing):
             response_format=response_format,
             max_tokens=max_tokens,
             stop=stop,
+            ignore_breaker=ignore_breaker,
+            deadline=deadline,
             **options,
         )
         return await events.text()

@@ -1,10 +1,9 @@
 """Writing turns to the history off the event loop: one writer thread per history file.
 
-An SQLite commit costs about 120 µs, a quarter of a short call; the loop only queues the
-turn as it ended (about a microsecond), and a daemon thread makes its record and writes it,
-many turns per commit. ``flush`` waits for what is queued; clients flush when closed, and
-every log flushes at interpreter exit, so that a script that forgets to close its client
-still keeps its turns.
+The loop only queues the turn as it ended (about a microsecond); a ``BatchWriter`` thread
+makes its record and writes it, many turns per commit. ``flush`` waits for what is queued;
+clients flush when closed, and every log flushes at interpreter exit, so that a script that
+forgets to close its client still keeps its turns.
 """
 
 from __future__ import annotations
@@ -12,13 +11,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import queue
-import threading
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aichats_core._turns import Ended, Forget
+from aichats_core._writer import BatchWriter
 from aichats_core.errors import AiChatsError
 
 if TYPE_CHECKING:
@@ -31,11 +29,6 @@ HistoryChoice: TypeAlias = "bool | str | os.PathLike[str] | HistoryStore | None"
 
 logger = logging.getLogger("aichats.history")
 
-BATCH_WAIT = 0.2
-"""Seconds the writer waits, after a turn arrives, for more to write in the same commit
-(unless a flush or close hurries it)."""
-MAX_BATCH = 500
-
 _logs: weakref.WeakSet[HistoryLog] = weakref.WeakSet()
 
 
@@ -44,78 +37,23 @@ class HistoryLog:
 
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[Ended | Forget | threading.Event | None] = (
-            queue.SimpleQueue()
-        )
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._hurry = threading.Event()
+        self._writer: BatchWriter[Ended | Forget] = BatchWriter("aichats-history", self._record)
         self._reported: set[str] = set()
         _logs.add(self)
 
     def submit(self, turn: Ended | Forget) -> None:
         """Queue ``turn`` (or a conversation's ``Forget``); it is recorded soon, in the order
         submitted."""
-        if self._thread is None:
-            self._start()
-        self._queue.put(turn)
+        self._writer.submit(turn)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every turn submitted so far is written; False if that took too long."""
-        if self._thread is None or not self._thread.is_alive():
-            return True
-        written = threading.Event()
-        self._queue.put(written)
-        self._hurry.set()
-        done = written.wait(timeout)
-        self._hurry.clear()
-        return done
+        return self._writer.flush(timeout)
 
     def close(self) -> None:
         """Write what is queued, stop the thread and close the store."""
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            self._queue.put(None)
-            self._hurry.set()
-            thread.join(10.0)
-        self._thread = None
+        self._writer.close()
         self.store.close()
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                thread = threading.Thread(target=self._write, name="aichats-history", daemon=True)
-                thread.start()
-                self._thread = thread
-
-    def _write(self) -> None:
-        """Write turns in batches: after the first turn arrives, sleep ``BATCH_WAIT``, then
-        take everything queued meanwhile into one transaction. Sleeping rather than waking
-        at each turn keeps this thread off the GIL while calls run (a wake-up per turn cost
-        the short-call benchmark a tenth of its speed on two cores)."""
-        running = True
-        while running:
-            item = self._queue.get()
-            if item is not None and not isinstance(item, threading.Event):
-                self._hurry.wait(BATCH_WAIT)  # cut short by a flush or close
-            batch: list[Ended | Forget] = []
-            waiting: list[threading.Event] = []
-            while True:
-                if item is None:
-                    running = False
-                elif isinstance(item, threading.Event):
-                    waiting.append(item)
-                else:
-                    batch.append(item)
-                if not running or len(batch) >= MAX_BATCH:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            self._record(batch)
-            for event in waiting:
-                event.set()
 
     def _record(self, batch: list[Ended | Forget]) -> None:
         """Write ``batch`` in order: each run of turns in one transaction, or, if that fails,

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from aichats_core._call_options import ChainOptions, route_options, solo_options
-from aichats_core._calls import Event, fall_back, retrying
+from aichats_core._auto import AUTO, AUTO_PREFIX, auto_chain
+from aichats_core._call_options import CallScope, ChainOptions, route_options, solo_options
+from aichats_core._calls import Event, call_scope, fall_back, observed, refuse_if_cooling, retrying
 from aichats_core._closing import AsyncClosing
 from aichats_core._features import (
     Features,
@@ -33,6 +34,8 @@ from aichats_core._registry import ProviderRegistry, normalize_name
 from aichats_core._retry import RetryPolicy
 from aichats_core._select import Failed, ProviderRef, Selection, select, select_or_failure
 from aichats_core.errors import CapabilityError, InvalidRequestError, StreamInterruptedError
+from aichats_core.health import HealthTracker
+from aichats_core.health import tracker as process_tracker
 
 __all__ = [
     "Event",
@@ -101,6 +104,8 @@ def stream(
     response_format: Mapping[str, Any] | None = None,
     max_tokens: int | None = None,
     stop: str | Sequence[str] | None = None,
+    ignore_breaker: bool = False,
+    deadline: float | None = None,
     **options: Any,
 ) -> ResultStream:
     """Stream the answer of ``provider`` as result events, ending with ``Finish``.
@@ -123,6 +128,14 @@ def stream(
     refused for a call that needs them (``CapabilityError``; skipped in a chain), and
     ``max_tokens``/``stop`` are enforced by the core for a provider that does not take them.
 
+    Each attempt is measured (``aichats_core.health``): a provider whose circuit breaker is
+    open is skipped by a chain, and refused at once when called alone
+    (``ProviderUnavailableError``) unless ``ignore_breaker``. ``deadline`` (seconds) bounds
+    the waits a call takes before it answers: retries, and, when every provider of a chain
+    is cooling down, the wait for the first to come back (without it, up to the breaker
+    policy's ``max_wait``). ``provider="auto"`` (``"auto:image"`` for images) calls the
+    installed providers that can serve the call, healthiest and fastest first.
+
     >>> async for event in stream("aichats", "Hello", base_url=emulator_url):  # doctest: +SKIP
     ...     print(event)
     """
@@ -136,8 +149,9 @@ def stream(
     ):  # a plain call pays these tests, not a merge
         options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
     return start(
-        provider, messages, model, proxy, retries, provider_options, options, keep_partial_text
-    )
+        provider, messages, model, proxy, retries, provider_options, options, keep_partial_text,
+        ignore_breaker=ignore_breaker, deadline=deadline,
+    )  # fmt: skip
 
 
 async def complete(
@@ -153,6 +167,8 @@ async def complete(
     response_format: Mapping[str, Any] | None = None,
     max_tokens: int | None = None,
     stop: str | Sequence[str] | None = None,
+    ignore_breaker: bool = False,
+    deadline: float | None = None,
     **options: Any,
 ) -> str:
     """The whole answer: its text, or the first image URI for an image model (``stream``
@@ -166,7 +182,10 @@ async def complete(
         or stop is not None
     ):  # a plain call pays these tests, not a merge
         options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
-    events = start(provider, messages, model, proxy, retries, provider_options, options, False)
+    events = start(
+        provider, messages, model, proxy, retries, provider_options, options, False,
+        ignore_breaker=ignore_breaker, deadline=deadline,
+    )  # fmt: skip
     return await events.text()  # keeps the text, and gives it to an interruption
 
 
@@ -199,34 +218,48 @@ def start(
     registry: ProviderRegistry | None = None,
     memo: dict[type, tuple[Mapping[str, Any], dict[str, Any]]] | None = None,
     hooks: tuple[Any, ...] = (),
+    health: HealthTracker | bool | None = True,
+    ignore_breaker: bool = False,
+    deadline: float | None = None,
 ) -> ResultStream:
     """Validate a call and return its not-yet-started stream; shared by ``Client``.
 
     Everything that can be known before the network is checked here: messages, the provider
-    and model, and each provider's options (``InvalidOptionError``)."""
+    and model, each provider's options (``InvalidOptionError``), and an open breaker of the
+    one provider called (``ProviderUnavailableError``). ``health``: the tracker the call
+    reports to (True: the process's; False or None: none)."""
     validated = validate_messages(messages)
     policy = RetryPolicy.coerce(retries)
     per_provider = {normalize_name(k): dict(v) for k, v in (provider_options or {}).items()}
     options, features = split_features(options)
     special = features is not None or not plain(validated)
-    if isinstance(provider, str) or not isinstance(provider, Sequence):
+    tracker = process_tracker() if health is True else health or None
+    scope = call_scope(hooks, tracker, ignore_breaker, deadline)
+    auto = isinstance(provider, str) and (provider == AUTO or provider.startswith(AUTO_PREFIX))
+    if not auto and (isinstance(provider, str) or not isinstance(provider, Sequence)):
         selection = select(provider, model, registry)
         if per_provider:
             own = per_provider.get(normalize_name(selection.name))
             options = {**options, **own} if own else options
-        routed = solo_options(selection.name, selection.provider, options, memo)
+        routed = solo_options(selection.name, selection.provider, options, memo, scope)
         if special:
             needed = needs(features, validated)
             plan = plan_for(selection.name, selection.provider, features, validated, needed)
-            routed = _planned(routed, plan)
-        if hooks:
-            routed = routed._replace(hooks=hooks)
-        return ResultStream(
-            retrying(selection, validated, proxy, routed, policy, keep_partial_text)
-        )
-    if not provider:
+            routed = _planned(routed, plan, scope)
+        if scope.gate and tracker is not None:
+            refuse_if_cooling(tracker, selection.name, selection.model)
+        events = retrying(selection, validated, proxy, routed, policy, keep_partial_text)
+        if scope.hooks is not None:
+            events = observed(events, scope, (selection.name,), model)
+        return ResultStream(events)
+    candidates: list[Selection | Failed]
+    if auto:
+        candidates = list(auto_chain(str(provider), model, registry, tracker))
+    elif not provider:
         raise InvalidRequestError("no provider given: the fallback list is empty")
-    candidates = [select_or_failure(ref, model, registry) for ref in provider]
+    else:
+        assert isinstance(provider, Sequence)
+        candidates = [select_or_failure(ref, model, registry) for ref in provider]
     plans: dict[int, ProviderPlan] = {}
     if special:
         candidates, plans = _capable(candidates, features, validated)
@@ -234,22 +267,22 @@ def start(
     unloaded = len(chain) < len(candidates)  # what a skipped provider declares is unknown
     shares = iter(route_options(chain, options, per_provider, refuse_unused=not unloaded))
     prepared = [
-        c if isinstance(c, Failed) else (c, _planned(next(shares), plans.get(index), hooks))
+        c if isinstance(c, Failed) else (c, _planned(next(shares), plans.get(index), scope))
         for index, c in enumerate(candidates)
     ]
-    return ResultStream(
-        fall_back(prepared, validated, proxy, policy, keep_partial_text, tuple(hooks))
-    )
+    events = fall_back(prepared, validated, proxy, policy, keep_partial_text, scope)
+    if scope.hooks is not None:
+        names = tuple(c.name for c in candidates)
+        events = observed(events, scope, names, model)
+    return ResultStream(events)
 
 
-def _planned(
-    routed: ChainOptions, plan: ProviderPlan | None, hooks: tuple[Any, ...] = ()
-) -> ChainOptions:
+def _planned(routed: ChainOptions, plan: ProviderPlan | None, scope: CallScope) -> ChainOptions:
     """A provider's share of the call, with what it gets of the call's features."""
     if plan is None:
-        return routed._replace(hooks=hooks) if hooks else routed
+        return routed if routed.scope is scope else routed._replace(scope=scope)
     options = {**routed.options, **plan.arguments} if plan.arguments else routed.options
-    return ChainOptions(options, routed.withheld, plan.messages, plan.limits, hooks)
+    return ChainOptions(options, routed.withheld, plan.messages, plan.limits, scope)
 
 
 def _capable(

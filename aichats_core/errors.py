@@ -25,7 +25,8 @@ and fallback across providers possible.
         ├── ProviderConnectionError  refused, reset, DNS failure, proxy failure
         ├── ResponseFormatError      the service answered something the protocol does not allow
         ├── StreamInterruptedError   the stream ended early; carries the text received so far
-        └── ProviderContractError    a plugin broke the provider contract while running
+        ├── ProviderContractError    a plugin broke the provider contract while running
+        └── ProviderUnavailableError its circuit breaker is open: cooling down ``until`` a time
 
 The transport's own exceptions (aiohttp's) are translated at one boundary,
 ``aichats_core.http``, with ``raise ... from exc`` so the original stays in ``__cause__``.
@@ -34,7 +35,11 @@ The transport's own exceptions (aiohttp's) are translated at one boundary,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Self
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = [
     "AiChatsError",
@@ -53,6 +58,7 @@ __all__ = [
     "ProviderHTTPError",
     "ProviderNotFoundError",
     "ProviderTimeoutError",
+    "ProviderUnavailableError",
     "RateLimitError",
     "ReadTimeoutError",
     "ResponseFormatError",
@@ -227,6 +233,28 @@ class StreamInterruptedError(ProviderError):
 
 class ProviderContractError(ProviderError):
     """A plugin broke the contract while running: yielded garbage or raised a foreign error."""
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider's circuit breaker is open (``aichats_core.health``): it failed again and
+    again, or asked for a pause, and is not called before ``until`` (an aware UTC
+    ``datetime``), so that the call fails at once instead of after a timeout. Nothing was
+    sent. Pass ``ignore_breaker=True`` to call it anyway."""
+
+    def __init__(self, provider: str, until: datetime, *, model: str = "", why: str = "") -> None:
+        from datetime import datetime  # not at import: start-up pays for no error
+
+        self.until = until
+        self.model = model
+        wait = max(0.0, (until - datetime.now(UTC)).total_seconds())
+        what = f"model {model!r} " if model else ""
+        last = f" (last: {why})" if why else ""
+        super().__init__(
+            provider,
+            f"{what}is cooling down until {until.isoformat(timespec='seconds')} (in {wait:.0f} s)"
+            f" after repeated failures{last}; call again then, use another provider, or pass"
+            " ignore_breaker=True to call it anyway",
+        )
 
 
 class AllProvidersFailedError(ExceptionGroup[AiChatsError], AiChatsError):

@@ -1,15 +1,16 @@
 """Lifecycle hooks: watch every call from outside, without slowing or breaking it.
 
 A hook is a function of one event. Register it for the whole process (``add_hook``) or for
-one client (``Client(hooks=[...])``); each attempt of each call then reports, in order:
-``AttemptStarted``, ``FirstEvent`` (time to the first event), and ``AttemptFinished``
-(usage, duration, why the answer ended) or ``AttemptFailed`` (the error); a retry is
-announced by ``RetryScheduled`` and a fallback to the next provider of a chain by
-``FallbackTaken``.
+one client (``Client(hooks=[...])``); each call then reports ``CallStarted``, and for each
+attempt, in order: ``AttemptStarted``, ``FirstEvent`` (time to the first event), and
+``AttemptFinished`` (usage, duration, why the answer ended) or ``AttemptFailed`` (the
+error); a retry is announced by ``RetryScheduled``, a fallback to the next provider of a
+chain by ``FallbackTaken``, a circuit breaker's change by ``BreakerOpened`` and
+``BreakerClosed``; ``CallEnded`` ends the call.
 
 Hooks run on a thread of their own (``aichats-hooks``), in the order events happened: a slow
 hook delays only later hooks, and what one raises is logged (``aichats.hooks``), never
-raised into the call. With no hook registered, a call pays one test per event.
+raised into the call. With no hook registered, a call pays one test.
 
 >>> remove = add_hook(lambda event: print(type(event).__name__, event.provider))
 >>> remove()  # doctest: +SKIP
@@ -17,6 +18,8 @@ raised into the call. With no hook registered, a call pays one test per event.
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import logging
 import queue
 import threading
@@ -29,6 +32,10 @@ __all__ = [
     "AttemptFailed",
     "AttemptFinished",
     "AttemptStarted",
+    "BreakerClosed",
+    "BreakerOpened",
+    "CallEnded",
+    "CallStarted",
     "FallbackTaken",
     "FirstEvent",
     "Hook",
@@ -42,6 +49,38 @@ logger = logging.getLogger("aichats.hooks")
 
 
 @dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A call begins (its stream is first read). ``call`` numbers it in this process, and
+    every later event of the call carries the same number."""
+
+    call: int
+    providers: tuple[str, ...]
+    """The provider, or the chain in order."""
+    model: str | None
+    """The model asked for (None: each provider's default)."""
+    at: float
+    """``time.time()`` when it began."""
+    context: contextvars.Context
+    """The caller's context variables as the call began: a hook on its own thread reads
+    what the caller had set (an OpenTelemetry parent span, a request id) with
+    ``context.run``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """A call ends: answered (``error`` is None), failed, or left by its caller."""
+
+    call: int
+    provider: str | None
+    """Who answered, or None."""
+    model: str | None
+    seconds: float
+    error: BaseException | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class AttemptStarted:
     """An attempt of a call begins: ``attempt`` counts from 0 for each provider."""
 
@@ -50,6 +89,7 @@ class AttemptStarted:
     attempt: int
     at: float
     """``time.time()`` when it began."""
+    call: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +98,7 @@ class FirstEvent:
     model: str
     seconds: float
     """From the attempt's start to its first event: the time to first token."""
+    call: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +110,7 @@ class AttemptFinished:
     """``Finish.reason``: ``stop``, ``length``, ``tool_calls``, ``content_filter``."""
     prompt_tokens: int | None
     completion_tokens: int | None
+    call: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +121,7 @@ class AttemptFailed:
     error: BaseException
     started: bool
     """Whether events had reached the caller (then no retry or fallback follows)."""
+    call: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +132,52 @@ class RetryScheduled:
     """The attempt that will run after ``wait`` seconds."""
     wait: float
     error: BaseException
+    call: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class FallbackTaken:
-    """A chain moves on from ``provider``, which failed with ``error``."""
+    """A chain moves on from ``provider``, which failed with ``error`` (or was skipped:
+    a ``ProviderUnavailableError``, its breaker being open)."""
 
     provider: str
     error: BaseException
+    call: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerOpened:
+    """``provider``'s breaker for ``model`` opened (``aichats_core.health``): calls skip it,
+    or are refused, until ``until`` (``time.time()``)."""
+
+    provider: str
+    model: str
+    until: float
+    reason: str
+    """The failure that opened it."""
+    call: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerClosed:
+    """``provider``'s breaker for ``model`` closed: it answered (a probe, usually)."""
+
+    provider: str
+    model: str
+    call: int = 0
 
 
 HookEvent: TypeAlias = (
-    AttemptStarted | FirstEvent | AttemptFinished | AttemptFailed | RetryScheduled | FallbackTaken
+    CallStarted
+    | CallEnded
+    | AttemptStarted
+    | FirstEvent
+    | AttemptFinished
+    | AttemptFailed
+    | RetryScheduled
+    | FallbackTaken
+    | BreakerOpened
+    | BreakerClosed
 )
 Hook: TypeAlias = Callable[[Any], object]
 """A function of one ``HookEvent``; what it returns is ignored."""
@@ -125,6 +202,14 @@ def active(own: tuple[Hook, ...]) -> tuple[Hook, ...] | None:
     if not _global and not own:
         return None
     return (*_global, *own)
+
+
+_calls = itertools.count(1)
+
+
+def next_call() -> int:
+    """A new call's number (``CallStarted.call``)."""
+    return next(_calls)
 
 
 def emit(hooks: tuple[Hook, ...], event: HookEvent) -> None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from aichats_core._models import Message
     from aichats_core._provider import ProviderItem
 
-__all__ = ["FunctionProvider", "RecordedCall", "ScriptedProvider", "registered"]
+__all__ = ["FunctionProvider", "RecordedCall", "ScriptedProvider", "registered", "reset_health"]
 
 
 @dataclass(frozen=True)
@@ -226,3 +226,12 @@ def registered(
             target.register(*previous, replace=True)
         else:
             target.unregister(name)
+
+
+def reset_health() -> None:
+    """Forget what this process measured of its providers, and close their breakers: call
+    it between tests (an autouse fixture), so that one test's failures do not make a later
+    test's provider cool down (``aichats_core.health``)."""
+    from aichats_core.health import tracker
+
+    tracker().reset()

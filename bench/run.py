@@ -1,8 +1,8 @@
 """``make bench``: every benchmark, its ratio against the target, and a JSON record.
 
 Usage: python bench/run.py [BENCHMARK ...] [--quick], where BENCHMARK is one of stream,
-short_calls, sync_calls, history_calls, image, concurrency, cold_start, gateway (all by
-default; gateway starts aichats serve and an upstream and takes 20-45 s).
+short_calls, sync_calls, history_calls, health_calls, image, concurrency, cold_start, gateway
+(all by default; gateway starts aichats serve and an upstream and takes 20-45 s).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bench import (
     cold_start,
     concurrency,
     gateway,
+    health_calls,
     history_calls,
     image,
     short_calls,
@@ -33,6 +34,7 @@ TARGETS = {
     ("short_calls", "vs raw aiohttp"): 1.15,
     ("sync_calls", "complete: sync vs async"): 1.15,
     ("history_calls", "history vs none"): 1.05,
+    ("health_calls", "health vs none"): 1.03,
     ("image", "vs raw"): 1.25,
     ("image", "peak memory / image size (aichats)"): 4.0,
     ("cold_start", "aichats providers vs import aiohttp"): 0.60,
@@ -46,6 +48,7 @@ def main(argv: list[str]) -> int:
         "short_calls",
         "sync_calls",
         "history_calls",
+        "health_calls",
         "image",
         "concurrency",
         "cold_start",
@@ -57,6 +60,7 @@ def main(argv: list[str]) -> int:
         "short_calls": lambda: asyncio.run(short_calls.measure(rounds=rounds * 2)),
         "sync_calls": lambda: asyncio.run(sync_calls.measure(rounds=rounds * 2)),
         "history_calls": lambda: asyncio.run(history_calls.measure(rounds=rounds * 2)),
+        "health_calls": lambda: asyncio.run(health_calls.measure(rounds=rounds * 2)),
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),

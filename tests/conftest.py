@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import aichats_core
+from aichats_core.testing import reset_health
 from providers.aichats.emulator import AiChatsEmulator
 
 _real_connect = socket.socket.connect
@@ -77,6 +78,7 @@ def _clean_environment(
         "NO_PROXY",
         "no_proxy",
         "AICHATS_HISTORY",
+        "AICHATS_HEALTH",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AICHATS_HOME", str(tmp_path_factory.mktemp("aichats-home")))
@@ -84,6 +86,7 @@ def _clean_environment(
         monkeypatch.delenv(f"{scheme}_proxy", raising=False)
         monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
     before = set(aichats_core._registry.default_registry._in_process)
+    reset_health()  # one test's failures open no breaker for the next
     yield
     leaked = set(aichats_core._registry.default_registry._in_process) - before
     for name in leaked:

@@ -27,8 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return logs_command(args)
         from aichats_core.cli._commands import COMMANDS
+        from aichats_core.cli._health import start_measuring, stop_measuring
 
-        return COMMANDS[args.command](args)
+        measuring = start_measuring(args)
+        try:
+            return COMMANDS[args.command](args)
+        finally:
+            if measuring:
+                stop_measuring()
     except AiChatsError as exc:
         if args.debug:
             raise

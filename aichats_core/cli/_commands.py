@@ -135,8 +135,12 @@ async def _first_answer(
     from aichats_core import complete, normalize_name
 
     own = per_provider.get(normalize_name(name))  # the -o options of the others are theirs
-    return await complete(
-        name, "Reply with OK.", provider_options={name: own} if own else None, **options
+    return await complete(  # a check is a probe: it calls a cooling provider too
+        name,
+        "Reply with OK.",
+        provider_options={name: own} if own else None,
+        ignore_breaker=True,
+        **options,
     )
 
 

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 from aichats_core import ProviderInfo, list_providers
 
+if TYPE_CHECKING:
+    from aichats_core.health import HealthTracker
+
 
 def providers_command(args: argparse.Namespace) -> int:
-    rows = [_describe(info, with_options=args.json) for info in list_providers()]
+    measured = measured_health()
+    rows = [_describe(info, measured, with_options=args.json) for info in list_providers()]
     if args.json:
         for row in rows:
             print(json.dumps(row))
@@ -20,13 +25,24 @@ def providers_command(args: argparse.Namespace) -> int:
         print("No providers installed. Install a plugin, e.g. `pip install aichats-echo`.")
         return 0
     print_table(
-        ["NAME", "MODELS", "DEFAULT", "WORKING", "STREAM", "HISTORY", "CAN", "DISTRIBUTION"],
+        [
+            "NAME",
+            "MODELS",
+            "DEFAULT",
+            "WORKING",
+            "HEALTH",
+            "STREAM",
+            "HISTORY",
+            "CAN",
+            "DISTRIBUTION",
+        ],
         [
             [
                 row["name"],
                 ", ".join(row["models"]) or "-",
                 row["default_model"] or "-",
                 _yes_no(row["working"]),
+                health_cell(row["health"]),
                 _yes_no(row["supports_stream"]),
                 _yes_no(row["supports_message_history"]),
                 ",".join(row["capabilities"]) or "-",
@@ -41,7 +57,10 @@ def providers_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(info: ProviderInfo, *, with_options: bool) -> dict[str, Any]:
+def _describe(
+    info: ProviderInfo, measured: HealthTracker | None, *, with_options: bool
+) -> dict[str, Any]:
+    health = measured.health(info.name).as_json() if measured is not None else dict(UNKNOWN)
     row = {
         "name": info.name,
         "distribution": info.distribution,
@@ -53,6 +72,7 @@ def _describe(info: ProviderInfo, *, with_options: bool) -> dict[str, Any]:
         "supports_message_history": info.detail("supports_message_history"),
         "capabilities": sorted(info.detail("capabilities", ()) or ()),
         "error": info.error,
+        "health": health,
     }
     if with_options:  # the table leaves them out: they cost pydantic's import
         row["options"] = _options(info)
@@ -75,6 +95,46 @@ def _options(info: ProviderInfo) -> list[dict[str, Any]] | None:
         }
         for field in option_fields(info.load())
     ]
+
+
+UNKNOWN = {
+    "status": "unknown",
+    "cooling_until": None,
+    "last_success": None,
+    "last_error": None,
+    "success_rate": None,
+    "median_first_event_ms": None,
+}
+
+
+def measured_health() -> HealthTracker | None:
+    """What calls of this and other processes measured, from the SQLite home; None when
+    nothing was, or health is off (``AICHATS_HEALTH=0``)."""
+    from aichats_core.errors import AiChatsError
+    from aichats_core.health import persist_enabled, read_persisted
+
+    if not persist_enabled():
+        return None
+    try:
+        return read_persisted()
+    except AiChatsError as exc:
+        print(f"aichats: warning: provider health unreadable: {exc}", file=sys.stderr)
+        return None
+
+
+def health_cell(health: dict[str, Any]) -> str:
+    """``ok 98% 310ms``, ``cooling until 12:03:04``: a health in a table cell."""
+    status = str(health["status"])
+    if status == "cooling" and health["cooling_until"]:
+        return f"cooling until {health['cooling_until'][11:19]}"
+    if status == "unknown":
+        return "-"
+    parts = [status]
+    if health["success_rate"] is not None:
+        parts.append(f"{health['success_rate'] * 100:.0f}%")
+    if health["median_first_event_ms"] is not None:
+        parts.append(f"{health['median_first_event_ms']:.0f}ms")
+    return " ".join(parts)
 
 
 def _is_json(value: object) -> bool:

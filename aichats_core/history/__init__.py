@@ -11,7 +11,7 @@ Several processes may record into one database at once; no secret is stored (see
 
 from __future__ import annotations
 
-from aichats_core.history._paths import HISTORY_ENV, default_path, history_enabled
+from aichats_core._home import HISTORY_ENV, default_path, history_enabled
 from aichats_core.history._records import ConversationRecord, ConversationSummary, TurnRecord
 from aichats_core.history._store import HistoryStore
 

@@ -93,7 +93,32 @@ UPDATE turns SET kept = 0 WHERE status = 'failed' OR answer = '';
 nor one the conversation let go (an interruption it did not keep, a ``/retry``'s first try),
 so that continuing from the history sends what the live conversation would have."""
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+_V5 = """
+CREATE TABLE health_attempts (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    transient INTEGER NOT NULL DEFAULT 0,
+    first_event_ms REAL,
+    error TEXT
+);
+CREATE INDEX health_attempts_by_time ON health_attempts (at);
+CREATE TABLE health_breakers (
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    until REAL,
+    cooldown REAL NOT NULL DEFAULT 0,
+    why TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (provider, model)
+);
+"""
+"""Measured health (``aichats_core.health``): each attempt's outcome (``at`` in seconds since
+the epoch; ``error`` the redacted message of a failure) and each open breaker, so that other
+processes see what calls measured (``aichats providers``), and count failures in a row
+(``transient``: one that counts towards the breaker). No prompt or answer is kept."""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 VERSION = len(MIGRATIONS)
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from aichats_core._home import default_path
 from aichats_core.errors import InvalidRequestError
 from aichats_core.history import _queries as sql
 from aichats_core.history._ids import new_conversation_id
-from aichats_core.history._paths import default_path
 from aichats_core.history._records import (
     ConversationRecord,
     ConversationSummary,

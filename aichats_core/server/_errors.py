@@ -16,6 +16,7 @@ ProviderHTTPError 404                      404     invalid_request_error    mode
 ProviderTimeoutError                       504     api_error                upstream_timeout
 other ProviderError, AllProvidersFailed    502     api_error                upstream_error
 PluginLoadError                            503     api_error                provider_unavailable
+ProviderUnavailableError (breaker open)    503     api_error                provider_cooling_down
 =========================================  ======  =======================  ==================
 
 Errors are mapped by type, never by their text. The messages of upstream failures are fixed per
@@ -33,6 +34,7 @@ import json
 import logging
 import math
 from collections.abc import Mapping
+from datetime import UTC
 from typing import Any
 
 from aiohttp import web
@@ -52,6 +54,7 @@ from aichats_core.errors import (
     ProviderHTTPError,
     ProviderNotFoundError,
     ProviderTimeoutError,
+    ProviderUnavailableError,
     RateLimitError,
     ResponseFormatError,
     StreamInterruptedError,
@@ -180,6 +183,8 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
     else:
         logger.warning("provider %r failed: %s: %s", error.provider, type(error).__name__, error)
     what = f"provider {error.provider!r}"
+    if isinstance(error, ProviderUnavailableError):
+        return _cooling(what, error)
     if isinstance(error, RateLimitError):
         message = f"{what} is rate limiting"
         headers = {}
@@ -204,6 +209,22 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
         )
     return ApiError(
         502, _failure(what, error), type="api_error", code="upstream_error", headers=headers
+    )
+
+
+def _cooling(what: str, error: ProviderUnavailableError) -> ApiError:
+    """A provider whose breaker is open: nothing was sent; come back when it may be."""
+    from datetime import datetime
+
+    wait = max(0.0, (error.until - datetime.now(UTC)).total_seconds())
+    model = f" for model {error.model!r}" if error.model else ""
+    return ApiError(
+        503,
+        f"{what} is cooling down{model} after repeated failures; retry after {math.ceil(wait)}s"
+        " or choose another model",
+        type="api_error",
+        code="provider_cooling_down",
+        headers={"Retry-After": str(math.ceil(wait)), "retry-after-ms": str(round(wait * 1000))},
     )
 
 

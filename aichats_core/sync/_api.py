@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
     from aichats_core._stream import ProviderChoice, ProviderOptions
+    from aichats_core.health import HealthTracker
     from aichats_core.hooks import Hook
 
 __all__ = ["Client", "Conversation", "complete", "conversation", "stream"]
@@ -149,6 +150,7 @@ class Client(SyncProxy[AsyncClient], Closing):
         registry: ProviderRegistry | None = None,
         history: HistoryChoice = None,
         hooks: Iterable[Hook] | None = None,
+        health: HealthTracker | bool = True,
         **options: Any,
     ) -> None:
         home = background()
@@ -163,6 +165,7 @@ class Client(SyncProxy[AsyncClient], Closing):
                 registry=registry,
                 history=history,
                 hooks=hooks,
+                health=health,
                 **options,
             )
         )

@@ -48,6 +48,7 @@ def test_providers_lists_details_and_json() -> None:
         "MODELS",
         "DEFAULT",
         "WORKING",
+        "HEALTH",
         "STREAM",
         "HISTORY",
         "CAN",
@@ -77,6 +78,14 @@ def test_providers_lists_details_and_json() -> None:
         "supports_message_history": True,
         "capabilities": [],
         "error": None,
+        "health": {  # nothing measured yet in this test's fresh AICHATS_HOME
+            "status": "unknown",
+            "cooling_until": None,
+            "last_success": None,
+            "last_error": None,
+            "success_rate": None,
+            "median_first_event_ms": None,
+        },
     }
 
 

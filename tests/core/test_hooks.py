@@ -17,6 +17,8 @@ from aichats_core.hooks import (
     AttemptFailed,
     AttemptFinished,
     AttemptStarted,
+    CallEnded,
+    CallStarted,
     FallbackTaken,
     FirstEvent,
     RetryScheduled,
@@ -35,19 +37,25 @@ async def test_a_clients_hooks_see_each_attempt_in_order(emulator: AiChatsEmulat
         await client.complete("aichats", "Hi")
     assert flush()
     assert [type(event) for event in seen] == [
+        CallStarted,
         AttemptStarted,
         AttemptFailed,
         RetryScheduled,
         AttemptStarted,
         FirstEvent,
         AttemptFinished,
+        CallEnded,
     ]
-    failed, retry, finished = seen[1], seen[2], seen[-1]
+    began, failed, retry, finished, ended = seen[0], seen[2], seen[3], seen[-2], seen[-1]
+    assert (began.providers, began.model) == (("aichats",), None)
     assert isinstance(failed.error, ProviderHTTPError)
     assert failed.started is False
     assert (retry.attempt, retry.provider) == (1, "aichats")
     assert (finished.provider, finished.model, finished.reason) == ("aichats", "gpt-4", "stop")
-    assert seen[4].seconds <= finished.seconds
+    assert seen[5].seconds <= finished.seconds <= ended.seconds
+    assert (ended.provider, ended.model, ended.error) == ("aichats", "gpt-4", None)
+    assert began.call > 0
+    assert {event.call for event in seen} == {began.call}
 
 
 async def test_a_process_hook_sees_fallbacks_and_usage() -> None:
@@ -63,15 +71,44 @@ async def test_a_process_hook_sees_fallbacks_and_usage() -> None:
     assert flush()
     kinds = [type(event) for event in seen]
     assert kinds == [
+        CallStarted,
         AttemptStarted,
         AttemptFailed,
         FallbackTaken,
         AttemptStarted,
         FirstEvent,
         AttemptFinished,
+        CallEnded,
     ]
-    assert seen[2].provider == "down"
-    assert (seen[-1].prompt_tokens, seen[-1].completion_tokens) == (3, 1)
+    assert seen[0].providers == ("down", "up")
+    assert seen[3].provider == "down"
+    assert (seen[-2].prompt_tokens, seen[-2].completion_tokens) == (3, 1)
+    assert (seen[-1].provider, seen[-1].prompt_tokens, seen[-1].completion_tokens) == ("up", 3, 1)
+
+
+async def test_a_call_that_fails_ends_with_its_error_and_a_hook_reads_the_callers_context() -> None:
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+    seen: list[Any] = []
+    read: list[str] = []
+
+    def hook(event: object) -> None:
+        seen.append(event)
+        if isinstance(event, CallStarted):
+            read.append(event.context.run(request_id.get))
+
+    down = ScriptedProvider.script(fail_first=[ProviderHTTPError("Down", 401, "no")], name="D")
+    request_id.set("req-7")
+    async with Client(hooks=[hook], health=False) as client:
+        with pytest.raises(ProviderHTTPError):
+            await client.complete(down, "Hi")
+    assert flush()
+    assert read == ["req-7"]  # read on the hooks' thread, from the caller's context
+    ended = seen[-1]
+    assert isinstance(ended, CallEnded)
+    assert ended.provider is None
+    assert isinstance(ended.error, ProviderHTTPError)
 
 
 async def test_a_raising_or_slow_hook_neither_breaks_nor_slows_a_call(
@@ -101,7 +138,8 @@ async def test_a_raising_or_slow_hook_neither_breaks_nor_slows_a_call(
         and record.exc_info
         and str(record.exc_info[1]) == "hook bug"
     ]
-    assert len(bugs) == 5 * 3  # each call's start, first event and finish, each logged
+    # each call's start and end, and its attempt's start, first event and finish
+    assert len(bugs) == 5 * 5
 
 
 def test_a_hook_must_be_callable() -> None:

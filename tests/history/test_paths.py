@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from aichats_core._home import data_directory
 from aichats_core.history import HISTORY_ENV, HistoryStore, default_path, history_enabled
-from aichats_core.history._paths import data_directory
 
 HOME = Path.home()
 

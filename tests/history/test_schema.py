@@ -126,7 +126,7 @@ def test_a_fresh_database_is_at_the_latest_version(db_path: Path) -> None:
         store.record(make_turn("fresh"))
     raw = _raw(db_path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone() == (VERSION,) == (4,)
+        assert raw.execute("PRAGMA user_version").fetchone() == (VERSION,) == (5,)
     finally:
         raw.close()
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aichats_core.testing import reset_health
 from fake_openai import FakeOpenAI
 
 from aichats_openai import OpenAICompatible
@@ -38,6 +39,7 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"{scheme}_proxy", raising=False)
         monkeypatch.delenv(f"{scheme.upper()}_PROXY", raising=False)
     OpenAICompatible.forget_models()
+    reset_health()  # one test's failures open no breaker for the next
 
 
 @contextlib.asynccontextmanager

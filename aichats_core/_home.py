@@ -1,4 +1,5 @@
-"""Where the history database lives, and whether the command line records at all."""
+"""The SQLite home: where the history database (and the health it measures) lives, and whether
+the command line records conversations at all. Imports nothing heavy: listings read it."""
 
 from __future__ import annotations
 
