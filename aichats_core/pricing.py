@@ -34,9 +34,9 @@ from aichats_core.errors import InvalidRequestError
 if TYPE_CHECKING:
     from aichats_core._models import Finish
 
-__all__ = ["Cost", "Price", "PriceTable", "PriceValue", "Unpriced", "default_prices"]
+__all__ = ["Cost", "Price", "PriceTable", "Unpriced", "default_prices"]
 
-PriceValue: TypeAlias = Decimal | int | float | str
+_Amount: TypeAlias = Decimal | int | float | str
 """US dollars per million tokens: a ``Decimal``, or what becomes one exactly (``"2.50"``;
 a float goes through its shortest ``repr``, so ``0.15`` is ``Decimal("0.15")``)."""
 
@@ -59,7 +59,7 @@ class Price(BaseModel):
     output: _Dollars
     """Per million completion (output) tokens."""
 
-    def __init__(self, input: PriceValue, output: PriceValue) -> None:
+    def __init__(self, input: _Amount, output: _Amount) -> None:
         try:
             super().__init__(input=input, output=output)
         except ValidationError as exc:
@@ -170,17 +170,17 @@ class PriceTable:
     Decimal('0.165')
     """
 
-    def __init__(self, prices: Mapping[str, Price | Mapping[str, PriceValue]] | None = None):
+    def __init__(self, prices: Mapping[str, Price | Mapping[str, _Amount]] | None = None):
         self._prices: dict[str, Price] = {}
         self._by_provider: dict[tuple[str, str], Price] = {}
         if prices:
             self.update(prices)
 
-    def add(self, key: str, *, input: PriceValue, output: PriceValue) -> None:
+    def add(self, key: str, *, input: _Amount, output: _Amount) -> None:
         """Price ``key`` (a model, or ``"provider/model"``), replacing its price if it had one."""
         self._set(key, _price(key, {"input": input, "output": output}))
 
-    def update(self, prices: Mapping[str, Price | Mapping[str, PriceValue]] | PriceTable) -> None:
+    def update(self, prices: Mapping[str, Price | Mapping[str, _Amount]] | PriceTable) -> None:
         """Add each price of ``prices``: a ``Price`` or ``{"input": ..., "output": ...}`` by
         key, or another table. All are checked before any is added."""
         items = prices._prices if isinstance(prices, PriceTable) else prices
