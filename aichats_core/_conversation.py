@@ -9,9 +9,10 @@ nothing, and one cut short adds its partial answer only when asked to (``keep_pa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from aichats_core._models import Message, MessageInput, validate_messages
+from aichats_core._models import Finish, Message, MessageInput, Usage, validate_messages
 from aichats_core._retry import RetryPolicy
 from aichats_core._stream import ProviderChoice, ProviderOptions, ResultStream
 from aichats_core._turns import Forget, Outcome, Turn, credentials, recorded
@@ -20,6 +21,7 @@ from aichats_core.errors import InvalidRequestError
 if TYPE_CHECKING:
     from aichats_core._client import Client
     from aichats_core._history_log import HistoryLog
+    from aichats_core.pricing import Cost, PriceTable
 
 
 class Conversation:
@@ -65,6 +67,8 @@ class Conversation:
         self._client = client
         self._log = log
         self._turns: list[Message] = list(validate_messages(messages)) if messages else []
+        self._spent: list[tuple[Usage | None, Finish | None]] = []
+        """Each turn that got an answer, whole or not, kept or not: its usage and ``Finish``."""
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -72,6 +76,28 @@ class Conversation:
         if self.system:
             return (Message(role="system", content=self.system), *self._turns)
         return tuple(self._turns)
+
+    @property
+    def usage(self) -> Usage | None:
+        """The tokens of this object's turns so far (the sum of their ``Usage`` events), or
+        None when none reported any. A turn counts once it has ended, complete or cut short,
+        kept or not, even after ``forget``: its tokens were spent. Not counted: a turn that
+        failed before any answer (nothing came back), and the turns of a conversation
+        continued from the history (they were counted when they ran)."""
+        reported = [usage for usage, _ in tuple(self._spent) if usage is not None]
+        return sum(reported[1:], reported[0]) if reported else None
+
+    def cost(self, prices: PriceTable | None = None) -> Cost:
+        """What the turns that ``usage`` counts cost by ``prices`` (``default_prices()``
+        unless given): a sum of the priced ones, with the others in ``Cost.unpriced`` (by
+        turn number, from 1), so a partial total never looks complete."""
+        from aichats_core.pricing import Cost, _cost_of
+
+        costs = [
+            _cost_of(usage, finish, prices, turn)
+            for turn, (usage, finish) in enumerate(tuple(self._spent), start=1)
+        ]
+        return sum(costs[1:], costs[0]) if costs else Cost(amount=Decimal(0), calls=0)
 
     def stream(
         self,
@@ -115,6 +141,8 @@ class Conversation:
         turn = Turn(self.id, prompt or "", chosen, model, self.system, tuple(call), secrets)
 
         def ended(outcome: Outcome) -> None:
+            if outcome.status != "failed":  # an answer came, and what it cost is counted
+                self._spent.append((outcome.usage, outcome.finish))
             if outcome.kept:
                 answer = Message(
                     role="assistant", content=outcome.answer, tool_calls=outcome.tool_calls

@@ -168,13 +168,36 @@ class ImageResponse(BaseModel):
 
 
 class Usage(BaseModel):
-    """Token counts, for providers whose service reports them."""
+    """Token counts, for providers whose service reports them. Each event counts tokens of
+    its own: the usage of a call is the sum of its ``Usage`` events (``a + b``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["usage"] = "usage"
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Prompt and completion tokens together; None unless both were reported."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        """Both counts summed; a count that neither reported stays None."""
+        if not isinstance(other, Usage):
+            return NotImplemented
+        return Usage(
+            prompt_tokens=_plus(self.prompt_tokens, other.prompt_tokens),
+            completion_tokens=_plus(self.completion_tokens, other.completion_tokens),
+        )
+
+
+def _plus(first: int | None, second: int | None) -> int | None:
+    if first is None:
+        return second
+    return first if second is None else first + second
 
 
 class FinishReason(BaseModel):

@@ -8,7 +8,7 @@ item it yields into a result event, and ends with a ``Finish`` event.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aichats_core._auto import AUTO, AUTO_PREFIX, auto_chain
 from aichats_core._call_options import CallScope, ChainOptions, route_options, solo_options
@@ -24,10 +24,12 @@ from aichats_core._features import (
     with_features,
 )
 from aichats_core._models import (
+    Finish,
     ImageResponse,
     Message,
     MessageInput,
     TextChunk,
+    Usage,
     validate_messages,
 )
 from aichats_core._registry import ProviderRegistry, normalize_name
@@ -36,6 +38,9 @@ from aichats_core._select import Failed, ProviderRef, Selection, select, select_
 from aichats_core.errors import CapabilityError, InvalidRequestError, StreamInterruptedError
 from aichats_core.health import HealthTracker
 from aichats_core.health import tracker as process_tracker
+
+if TYPE_CHECKING:
+    from aichats_core.pricing import Cost, PriceTable
 
 __all__ = [
     "Event",
@@ -62,12 +67,40 @@ class ResultStream(AsyncClosing, AsyncIterator[Event]):
 
     def __init__(self, events: AsyncGenerator[Event, None]) -> None:
         self._events = events
+        self._next = events.__anext__
+        self._usage: Usage | None = None
+        self._finish: Finish | None = None
 
     def __aiter__(self) -> ResultStream:
         return self
 
     async def __anext__(self) -> Event:
-        return await self._events.__anext__()
+        # The bound ``__anext__`` kept above pays for the test: text costs what it did.
+        event = await self._next()
+        if type(event) is not TextChunk:
+            self._saw(event)
+        return event
+
+    def _saw(self, event: Event) -> None:
+        if type(event) is Usage:
+            usage = self._usage
+            self._usage = event if usage is None else usage + event
+        elif type(event) is Finish:
+            self._finish = event
+
+    @property
+    def usage(self) -> Usage | None:
+        """The tokens reported so far: the sum of the ``Usage`` events this stream delivered
+        (a count that no event gave stays None); None when the provider reported none."""
+        return self._usage
+
+    def cost(self, prices: PriceTable | None = None) -> Cost:
+        """What this call cost by ``prices`` (``pricing.default_prices()`` unless given),
+        once it has ended: unpriced, never zero, when its model has no price or its provider
+        reported no usage (``str(cost)`` says which)."""
+        from aichats_core.pricing import _cost_of
+
+        return _cost_of(self._usage, self._finish, prices)
 
     async def aclose(self) -> None:
         """Stop the provider and release its connection now."""
@@ -83,6 +116,8 @@ class ResultStream(AsyncClosing, AsyncIterator[Event]):
                         parts.append(event.text)
                     elif isinstance(event, ImageResponse) and event.images:
                         return event.images[0]
+                    else:
+                        self._saw(event)
             except StreamInterruptedError as exc:
                 if not exc.partial_text:  # a stream that kept no text: this is it
                     exc.partial_text = "".join(parts)

@@ -36,6 +36,8 @@ class Outcome:
     after some of the answer."""
     tool_calls: tuple[ToolCall, ...] = ()
     """The tools the answer asked for, which its assistant message carries."""
+    usage: Usage | None = None
+    """The sum of the turn's ``Usage`` events, if its provider reported any."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,8 @@ async def recorded(
                 parts.append(event.text)  # type: ignore[union-attr]
             elif kind is Finish:
                 finish = event  # type: ignore[assignment]
-            elif kind is Usage:
-                usage = event  # type: ignore[assignment]
+            elif kind is Usage:  # each event counts tokens of its own: the turn's is the sum
+                usage = event if usage is None else usage + event  # type: ignore[assignment, operator]
             elif kind is ImageResponse:
                 images.extend(event.images)  # type: ignore[union-attr]
             elif kind is ToolCall:
@@ -186,7 +188,7 @@ async def recorded(
                 )
             )
         if ended is not None:
-            ended(Outcome(status, answer_of(parts, images), finish, kept, tuple(calls)))
+            ended(Outcome(status, answer_of(parts, images), finish, kept, tuple(calls), usage))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,13 @@ if TYPE_CHECKING:
     import aiohttp
 
     from aichats_core._history_log import HistoryChoice
-    from aichats_core._models import Message, MessageInput
+    from aichats_core._models import Message, MessageInput, Usage
     from aichats_core._registry import ProviderRegistry
     from aichats_core._retry import RetryPolicy
     from aichats_core._stream import ProviderChoice, ProviderOptions
     from aichats_core.health import HealthTracker
     from aichats_core.hooks import Hook
+    from aichats_core.pricing import Cost, PriceTable
 
 __all__ = ["Client", "Conversation", "complete", "conversation", "stream"]
 
@@ -65,6 +66,15 @@ class Conversation(SyncProxy[AsyncConversation]):
     @property
     def messages(self) -> tuple[Message, ...]:
         return self._target.messages
+
+    @property
+    def usage(self) -> Usage | None:
+        """The tokens of the turns so far, as the async ``Conversation.usage`` counts them."""
+        return self._target.usage
+
+    def cost(self, prices: PriceTable | None = None) -> Cost:
+        """What those turns cost, as the async ``Conversation.cost``."""
+        return self._target.cost(prices)
 
     @property
     def provider(self) -> ProviderChoice:

@@ -19,7 +19,9 @@ from aichats_core.sync._closing import Closing
 
 if TYPE_CHECKING:
     from aichats_core._calls import Event
+    from aichats_core._models import Usage
     from aichats_core._stream import ResultStream
+    from aichats_core.pricing import Cost, PriceTable
     from aichats_core.sync._loop import BackgroundLoop
 
 BUFFERED = 64
@@ -59,6 +61,16 @@ class SyncResultStream(Closing):
         except BaseException:  # the call's own error, or Ctrl-C while waiting for an event
             self.close()
             raise
+
+    @property
+    def usage(self) -> Usage | None:
+        """The tokens reported so far, as ``ResultStream.usage``: exact once the stream has
+        ended (while it runs, it may count a ``Usage`` event read ahead, not yet taken)."""
+        return self._events.usage
+
+    def cost(self, prices: PriceTable | None = None) -> Cost:
+        """What this call cost, as ``ResultStream.cost``."""
+        return self._events.cost(prices)
 
     def close(self) -> None:
         """Stop the provider and release its connection now (blocks until it is released)."""

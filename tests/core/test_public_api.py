@@ -9,6 +9,7 @@ import aichats_core.emulators
 import aichats_core.errors
 import aichats_core.http
 import aichats_core.lazy
+import aichats_core.pricing
 import aichats_core.testing
 
 
@@ -27,6 +28,7 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
         aichats_core.errors,
         aichats_core.http,
         aichats_core.lazy,
+        aichats_core.pricing,
         aichats_core.testing,
     ):
         assert module.__all__ == sorted(module.__all__), module.__name__
@@ -77,7 +79,12 @@ def test_the_root_package_exports_exactly_its_public_api() -> None:
 
 
 def test_submodules_export_every_public_name() -> None:
-    for module in (aichats_core.errors, aichats_core.lazy, aichats_core.testing):
+    for module in (
+        aichats_core.errors,
+        aichats_core.lazy,
+        aichats_core.pricing,
+        aichats_core.testing,
+    ):
         defined = [
             name
             for name in _public_names(module)

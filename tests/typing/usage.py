@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any, ClassVar
 
 import aichats_core
@@ -22,6 +23,7 @@ from aichats_core.compat.g4f import AsyncResult, FinishReason, format_prompt
 from aichats_core.compat.g4f import Messages as G4FMessages
 from aichats_core.compat.g4f import ProviderModelMixin as G4FModels
 from aichats_core.errors import AiChatsError, RateLimitError, StreamInterruptedError
+from aichats_core.pricing import Cost, Price, PriceTable, default_prices
 from aichats_core.types import MessageInput, Messages, ProviderItem
 
 
@@ -67,6 +69,25 @@ async def use() -> str:
         return exc.partial_text
     except AiChatsError:
         return "".join(parts)
+
+
+# -- usage and cost --------------------------------------------------------------------------
+
+
+async def spent() -> tuple[int | None, str]:
+    prices = PriceTable({"loud": Price(input="2.50", output=10)})
+    prices.add("shouty/loud", input=Decimal("1"), output=0.5)
+    default_prices().update(prices)
+    events = aichats_core.stream("shouty", "hi")
+    await events.text()
+    usage: Usage | None = events.usage
+    cost: Cost = events.cost(prices)
+    amount: Decimal | None = cost.amount
+    async with Client() as client:
+        chat = client.conversation("shouty")
+        await chat.send("hi")
+        total: Cost = chat.cost()
+    return (usage.total_tokens if usage else None), f"{amount} {total}"
 
 
 # -- a g4f port, as the porting guide writes it ------------------------------------------------
