@@ -24,13 +24,11 @@ plugin code runs at that moment.
 
 from __future__ import annotations
 
-import asyncio
 import signal
+import sys
 import threading
 
 from aichats_core.errors import ProviderContractError
-
-_NEVER_CONTAINED = (asyncio.CancelledError, GeneratorExit)
 
 
 def is_plugins_own(exc: BaseException) -> bool:
@@ -40,7 +38,11 @@ def is_plugins_own(exc: BaseException) -> bool:
     """
     if isinstance(exc, Exception):
         return True
-    if isinstance(exc, _NEVER_CONTAINED):
+    if isinstance(exc, GeneratorExit):
+        return False
+    # Not imported here: a listing must not pay for asyncio. Unimported, it cancelled nothing.
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and isinstance(exc, asyncio.CancelledError):
         return False
     if isinstance(exc, KeyboardInterrupt):
         return not _sigint_may_raise()

@@ -106,12 +106,15 @@ class Conversation:
         keep_partial: bool = False,
         provider: ProviderChoice | None = None,
         model: str | None = None,
+        ignore_breaker: bool = False,
+        deadline: float | None = None,
         **options: Any,
     ) -> ResultStream:
         """The answer to ``prompt`` as result events; the turn joins the history when the
         stream ends with ``Finish``, or, with ``keep_partial``, when it is cut short or
         closed early after some text (its partial answer). ``provider`` and ``model`` are
-        for this turn only. ``prompt=None`` answers the tool results added since the last
+        for this turn only, and so are ``ignore_breaker`` and ``deadline`` (see
+        ``aichats_core.stream``). ``prompt=None`` answers the tool results added since the last
         turn (``add_tool_result``), with no new user message: the rest of a tool loop."""
         asked = () if prompt is None else (Message(role="user", content=prompt),)
         if prompt is None and not (self._turns and self._turns[-1].role == "tool"):
@@ -126,14 +129,16 @@ class Conversation:
         per_provider = self.provider_options
         if self._client is not None:
             events = self._client._call(
-                chosen, messages, model, self.proxy, self.retries, per_provider, True, call
-            )
+                chosen, messages, model, self.proxy, self.retries, per_provider, True, call,
+                ignore_breaker, deadline,
+            )  # fmt: skip
         else:
             from aichats_core._stream import stream
 
             events = stream(
                 chosen, messages, model=model, proxy=self.proxy, retries=self.retries or 0,
-                provider_options=per_provider, **call,
+                provider_options=per_provider, ignore_breaker=ignore_breaker,
+                deadline=deadline, **call,
             )  # fmt: skip
         secrets = credentials({**call, "provider_options": self.provider_options or {}}, self.proxy)
         if self._client is not None:

@@ -185,6 +185,11 @@ class ProviderRegistry:
         key = normalize_name(name)
         if not key:
             raise InvalidRequestError("a provider name cannot be empty")
+        if key == "auto" or key.startswith("auto:"):
+            raise InvalidRequestError(
+                f"{name!r} is reserved: 'auto' picks among the installed providers; choose"
+                " another name"
+            )
         problems = protocol_problems(provider)
         if problems:
             raise PluginLoadError(name, distribution=None, cause="; ".join(problems))

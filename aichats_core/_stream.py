@@ -227,7 +227,9 @@ async def complete(
 def check_targets(provider: ProviderChoice, provider_options: ProviderOptions | None) -> None:
     """``provider_options`` of a call must name providers of that call: options for another
     would be dropped without a word. (A ``Client``'s own defaults may name any.)"""
-    if not provider_options:
+    if not provider_options or (
+        isinstance(provider, str) and (provider == AUTO or provider.startswith(AUTO_PREFIX))
+    ):  # auto calls whichever installed providers can serve it: options for any of them
         return
     refs = (
         [provider] if isinstance(provider, str) or not isinstance(provider, Sequence) else provider

@@ -13,7 +13,8 @@ back when that fits its ``deadline``.
 >>> health.tracker().health("aichats").status  # doctest: +SKIP
 'ok'
 
-Importing this module imports neither aiohttp, pydantic nor sqlite3.
+Importing this module imports neither aiohttp, pydantic nor sqlite3, and its names load when
+first used: ``aichats providers`` pays for health only where some was measured.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from aichats_core.health._breaker import BreakerPolicy
-from aichats_core.health._summary import HealthStatus, ProviderHealth
-from aichats_core.health._tracker import HealthTracker
+from aichats_core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from aichats_core.health._breaker import BreakerPolicy
     from aichats_core.health._store import HealthStore
+    from aichats_core.health._summary import HealthStatus, ProviderHealth
+    from aichats_core.health._tracker import HealthTracker
 
 __all__ = [  # noqa: RUF022 - plainly sorted, as tests/core/test_public_api.py sorts every module
     "BreakerPolicy",
@@ -57,6 +59,8 @@ def tracker() -> HealthTracker:
     given its own."""
     global _process
     if _process is None:
+        from aichats_core.health._tracker import HealthTracker
+
         with _lock:
             if _process is None:
                 _process = HealthTracker()
@@ -75,22 +79,26 @@ def read_persisted(path: str | os.PathLike[str] | None = None) -> HealthTracker 
     importing sqlite3. Unreadable files raise ``InvalidRequestError``."""
     from aichats_core._home import default_path
 
-    if not (default_path() if path is None else Path(path)).exists():
+    where = default_path() if path is None else Path(path)
+    if not where.exists():
         return None
-    from aichats_core.health._store import HealthStore
+    from aichats_core.health._store import read_only
+    from aichats_core.health._tracker import HealthTracker
 
     measured = HealthTracker()
-    store = HealthStore(path)
-    try:
-        measured.load(store)
-    finally:
-        store.close()
+    measured.load(read_only(where))
     return measured
 
 
-def __getattr__(name: str) -> Any:
-    if name == "HealthStore":  # sqlite3 only for who stores
-        from aichats_core.health._store import HealthStore
-
-        return HealthStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    globals(),
+    {
+        "BreakerPolicy": "aichats_core.health._breaker",
+        "HealthStatus": "aichats_core.health._summary",
+        "HealthStore": "aichats_core.health._store",  # sqlite3 only for who stores
+        "HealthTracker": "aichats_core.health._tracker",
+        "ProviderHealth": "aichats_core.health._summary",
+    },
+    __all__,
+)

@@ -11,12 +11,24 @@ import os
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from aichats_core.errors import InvalidRequestError
 from aichats_core.health._rows import AttemptRow, BreakerRow
-from aichats_core.history import HistoryStore
+
+if TYPE_CHECKING:
+    from aichats_core.history import HistoryStore
 
 KEEP_S = 24 * 3600.0
 """Attempts older than a day are dropped: health is about now."""
+
+
+class HealthReader(Protocol):
+    """What ``HealthTracker.load`` reads: a ``HealthStore``, or a listing's ``read_only``."""
+
+    def attempts(self, since: float) -> list[AttemptRow]: ...
+
+    def open_breakers(self) -> list[BreakerRow]: ...
 
 
 class HealthStore:
@@ -24,7 +36,9 @@ class HealthStore:
     readers find nothing, and create nothing, where no process wrote yet."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self._db = HistoryStore(path)
+        from aichats_core.history import HistoryStore
+
+        self._db: HistoryStore = HistoryStore(path)
 
     @property
     def path(self) -> Path:
@@ -78,3 +92,48 @@ class HealthStore:
                 " WHERE until IS NOT NULL"
             ).fetchall()
         return [BreakerRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+class _ReadOnly:
+    """The health rows of the file at ``path``, read without a writer's set-up (migrations,
+    WAL switch) nor the history's modules: what ``aichats providers`` needs, and quickly."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def attempts(self, since: float) -> list[AttemptRow]:
+        rows = self._query(
+            "SELECT provider, model, at, ok, transient, first_event_ms, error"
+            " FROM health_attempts WHERE at >= ? ORDER BY at",
+            (since,),
+        )
+        return [AttemptRow(r[0], r[1], r[2], bool(r[3]), bool(r[4]), r[5], r[6]) for r in rows]
+
+    def open_breakers(self) -> list[BreakerRow]:
+        rows = self._query(
+            "SELECT provider, model, until, cooldown, why FROM health_breakers"
+            " WHERE until IS NOT NULL",
+            (),
+        )
+        return [BreakerRow(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+    def _query(self, query: str, parameters: tuple[Any, ...]) -> list[Any]:
+        try:
+            connection = sqlite3.connect(f"{self._path.as_uri()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error as exc:
+            raise InvalidRequestError(f"history database {self._path}: {exc}") from exc
+        try:
+            return connection.execute(query, parameters).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # written by an aichats from before health
+                return []
+            raise InvalidRequestError(f"history database {self._path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise InvalidRequestError(f"history database {self._path}: {exc}") from exc
+        finally:
+            connection.close()
+
+
+def read_only(path: Path) -> HealthReader:
+    """The health rows at ``path``, for reading only."""
+    return _ReadOnly(path)

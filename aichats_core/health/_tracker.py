@@ -15,13 +15,13 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from aichats_core._writer import BatchWriter
 from aichats_core.health._breaker import Breaker, BreakerPolicy
 from aichats_core.health._rows import AttemptRow, BreakerRow
 from aichats_core.health._summary import Outcome, ProviderHealth, summarize
 
 if TYPE_CHECKING:
-    from aichats_core.health._store import HealthStore
+    from aichats_core._writer import BatchWriter
+    from aichats_core.health._store import HealthReader, HealthStore
 
 KEPT = 200
 """Outcomes kept per provider and model, at most."""
@@ -169,7 +169,7 @@ class HealthTracker:
 
     # Persistence.
 
-    def load(self, store: HealthStore) -> None:
+    def load(self, store: HealthReader) -> None:
         """Take in what ``store`` holds: the outcomes of the window and the open breakers."""
         now = time.time()
         attempts = store.attempts(now - self.window)
@@ -195,6 +195,7 @@ class HealthTracker:
     def persist(self, store: HealthStore | str | os.PathLike[str] | None = None) -> None:
         """Load ``store`` (default: the history's file under ``AICHATS_HOME``) and write every
         later outcome to it, off the event loop."""
+        from aichats_core._writer import BatchWriter
         from aichats_core.health._store import HealthStore
 
         if not isinstance(store, HealthStore):

@@ -224,3 +224,18 @@ def test_a_bad_policy_or_deadline_is_refused_at_once() -> None:
         stream("aichats", "Hi", deadline=-1)
     with pytest.raises(InvalidRequestError, match="health is True, False or a HealthTracker"):
         Client(health="yes")  # type: ignore[arg-type]
+
+
+async def test_a_conversations_turn_heeds_the_breaker_unless_told_not_to(
+    emulator: AiChatsEmulator,
+) -> None:
+    emulator.enqueue(*[Script(status=503)] * 3)
+    health = HealthTracker(QUICK)
+    async with Client(base_url=emulator.url, health=health) as client:
+        await fail(client, 3)
+        chat = client.conversation("aichats")
+        with pytest.raises(ProviderUnavailableError):
+            await chat.send("Hi")
+        assert chat.messages == ()  # a refused turn adds nothing
+        assert await chat.send("Hi", ignore_breaker=True)
+        assert len(chat.messages) == 2
