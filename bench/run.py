@@ -1,8 +1,9 @@
 """``make bench``: every benchmark, its ratio against the target, and a JSON record.
 
 Usage: python bench/run.py [BENCHMARK ...] [--quick], where BENCHMARK is one of stream,
-short_calls, sync_calls, history_calls, health_calls, image, concurrency, cold_start, gateway
-(all by default; gateway starts aichats serve and an upstream and takes 20-45 s).
+short_calls, sync_calls, history_calls, health_calls, telemetry_calls, image, concurrency,
+cold_start, gateway (all by default; gateway starts aichats serve and an upstream and takes
+20-45 s).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bench import (
     short_calls,
     stream,
     sync_calls,
+    telemetry_calls,
 )
 
 TARGETS = {
@@ -49,6 +51,7 @@ def main(argv: list[str]) -> int:
         "sync_calls",
         "history_calls",
         "health_calls",
+        "telemetry_calls",
         "image",
         "concurrency",
         "cold_start",
@@ -61,6 +64,7 @@ def main(argv: list[str]) -> int:
         "sync_calls": lambda: asyncio.run(sync_calls.measure(rounds=rounds * 2)),
         "history_calls": lambda: asyncio.run(history_calls.measure(rounds=rounds * 2)),
         "health_calls": lambda: asyncio.run(health_calls.measure(rounds=rounds * 2)),
+        "telemetry_calls": lambda: asyncio.run(telemetry_calls.measure(rounds=rounds * 2)),
         "image": lambda: asyncio.run(image.measure(rounds=rounds)),
         "concurrency": lambda: asyncio.run(concurrency.measure(rounds=2 if quick else 3)),
         "cold_start": lambda: cold_start.measure(rounds=5 if quick else 15),

@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections to providers open at once (default 0: no cap)",
     )
     serve.add_argument(
+        "--otel",
+        action="store_true",
+        help="trace calls with OpenTelemetry spans, sent to the globally configured"
+        " TracerProvider (e.g. run under opentelemetry-instrument); requests' traceparent"
+        " headers become their parents (needs: pip install 'aichats[otel]')",
+    )
+    serve.add_argument(
         "--public-url",
         metavar="URL",
         help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"

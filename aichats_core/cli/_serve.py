@@ -19,6 +19,8 @@ def serve_command(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
+    if args.otel:
+        _instrument()  # first: without the extra, say so before anything else happens
     from aichats_core.server._limits import LIMIT_NAMES
     from aichats_core.server._options import (
         API_KEY_VARIABLE,
@@ -95,6 +97,24 @@ async def _serve(args: argparse.Namespace, options: dict[str, Any]) -> None:
         server.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await server  # re-raises what made the server fail, e.g. a port in use
+
+
+def _instrument() -> None:
+    """``--otel``: spans go to the global ``TracerProvider``; warn when none is set up."""
+    from aichats_core.telemetry import instrument
+
+    instrument()  # raises InvalidRequestError, one line, without opentelemetry-api
+    from opentelemetry import trace
+
+    if isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    ):
+        print(
+            "aichats: warning: --otel: no OpenTelemetry TracerProvider is set up, so spans go"
+            " nowhere until one is (run under opentelemetry-instrument, or set one up in"
+            " code; see docs/telemetry.md)",
+            file=sys.stderr,
+        )
 
 
 def _is_loopback(host: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
-from aichats_core import Client, normalize_name
+from aichats_core import Client, normalize_name, telemetry
 from aichats_core.errors import InvalidRequestError
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url
@@ -60,6 +60,9 @@ def create_app(
     (``--emulate``: those pointed at an emulator); requests for others are refused, and no
     other provider is listed or called. The other keywords are the fields of ``ServerLimits``
     (``max_body_bytes``, ``head_timeout``, ...), checked here too.
+
+    When ``aichats_core.telemetry`` is instrumented (before this is called), a request's
+    ``traceparent`` header makes its calls' spans children of the remote span.
     """
     if api_key is not None and not api_key:
         raise InvalidRequestError("api_key is empty: give a key, or None for no authentication")
@@ -80,9 +83,14 @@ def create_app(
     )
     if public is not None:
         state.host_names.add((URL(public).host or "").lower())
+    middlewares = [errors_middleware, host_middleware, auth_middleware, json_middleware]
+    if telemetry.is_instrumented():  # else opentelemetry is neither imported nor paid for
+        from aichats_core.server._tracing import trace_context_middleware
+
+        middlewares.insert(0, trace_context_middleware)
     app = web.Application(
         client_max_size=state.limits.max_body_bytes,
-        middlewares=[errors_middleware, host_middleware, auth_middleware, json_middleware],
+        middlewares=middlewares,
         # Bodies are inflated by read_json, counting bytes as they come: aiohttp's parser
         # would inflate a gzip bomb before anything could check the key or the size.
         # After a refusal, what is left of a body is read and dropped for 2 s at most (10 by

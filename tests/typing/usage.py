@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -24,6 +24,7 @@ from aichats_core.compat.g4f import Messages as G4FMessages
 from aichats_core.compat.g4f import ProviderModelMixin as G4FModels
 from aichats_core.errors import AiChatsError, RateLimitError, StreamInterruptedError
 from aichats_core.pricing import Cost, Price, PriceTable, default_prices
+from aichats_core.telemetry import instrument, is_instrumented
 from aichats_core.types import MessageInput, Messages, ProviderItem
 
 
@@ -109,3 +110,10 @@ class Ported(G4FProvider, G4FModels):
         messages.append({"role": "user", "content": "more"})
         yield format_prompt(messages)
         yield FinishReason("stop")
+
+
+def traced() -> Callable[[], None]:
+    """Telemetry to the global tracer provider; the caller keeps the function that stops it."""
+    uninstrument: Callable[[], None] = instrument()
+    assert is_instrumented()
+    return uninstrument
