@@ -105,8 +105,8 @@ async def observed(
     call with hooks only: this is a generator layer)."""
     hooks = scope.hooks
     assert hooks is not None
+    begun = clock()  # before the emit: the first one starts the hooks' thread
     emit(hooks, CallStarted(scope.call, providers, model, time.time(), contextvars.copy_context()))
-    begun = clock()
     finish: Finish | None = None
     usage: Usage | None = None
     error: BaseException | None = None
