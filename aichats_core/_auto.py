@@ -23,6 +23,31 @@ if TYPE_CHECKING:
 
 AUTO = "auto"
 AUTO_PREFIX = "auto:"
+
+
+def is_auto(provider: object) -> bool:
+    """Whether ``provider`` names ``auto`` (``auto:image``...), in any case."""
+    return (
+        isinstance(provider, str)
+        and provider[:4].lower() == AUTO
+        and (len(provider) == 4 or provider[4] == ":")
+    )
+
+
+def check_auto_targets(names: list[str], registry: ProviderRegistry | None) -> None:
+    """``provider_options`` of an ``auto`` call must name installed providers: options for a
+    misspelt one would be dropped without a word."""
+    from aichats_core._registry import normalize_name
+
+    known = {normalize_name(info.name) for info in (registry or default_registry).list()}
+    for name in names:
+        if normalize_name(name) not in known:
+            raise InvalidRequestError(
+                f"provider_options names {name!r}, which is not installed; 'auto' calls"
+                f" only installed providers ({', '.join(sorted(known))})"
+            )
+
+
 KINDS = ("text", "image")
 
 PRIOR_WEIGHT = 2.0
@@ -37,7 +62,8 @@ def auto_chain(
     registry: ProviderRegistry | None,
     health: HealthTracker | None,
 ) -> list[Selection]:
-    """The providers ``auto`` (or ``auto:image``) calls for ``model``, best first."""
+    """The providers ``auto`` (or ``auto:image``, any case) calls for ``model``, best first."""
+    name = name.lower()
     kind = "text" if name == AUTO else name[len(AUTO_PREFIX) :]
     if kind not in KINDS:
         raise InvalidRequestError(
@@ -88,7 +114,10 @@ def _text_models(provider: type[Provider], images: list[str]) -> list[str]:
 
 def _rank(selection: Selection, health: HealthTracker | None) -> tuple[float, float, float]:
     """Cooling last; then the likelier to answer; then the faster to start."""
-    working = bool(getattr(selection.provider, "working", True))
+    try:
+        working = bool(getattr(selection.provider, "working", True))
+    except Exception:  # noqa: BLE001 - plugin code: a flag that cannot be read is no prior
+        working = False
     if health is None:
         return (0.0, -PRIOR[working], math.inf)
     cooling, successes, attempts, first_ms = health.estimate(selection.name, selection.model)

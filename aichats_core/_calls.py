@@ -61,6 +61,7 @@ from aichats_core.hooks import (
 
 if TYPE_CHECKING:
     from aichats_core.health import HealthTracker
+    from aichats_core.redaction import Scrubber
 
 Event: TypeAlias = TextChunk | ImageResponse | ToolCall | Usage | Finish
 
@@ -81,8 +82,9 @@ def call_scope(
 
 
 def refuse_if_cooling(health: HealthTracker, name: str, model: str) -> None:
-    """``ProviderUnavailableError`` when ``name``'s breaker for ``model`` is open."""
-    until = health.admits(name, model)
+    """``ProviderUnavailableError`` when ``name``'s breaker for ``model`` is open (its probe is
+    taken when the attempt starts, not here: a stream never read takes none)."""
+    until = health.cooling_until(name, model)
     if until is not None:
         raise unavailable(health, name, model, until)
 
@@ -90,9 +92,9 @@ def refuse_if_cooling(health: HealthTracker, name: str, model: str) -> None:
 def unavailable(health: HealthTracker, name: str, model: str, until: float) -> AiChatsError:
     from datetime import datetime
 
-    why = health.why(name, model)
+    why, probing = health.why(name, model)
     at = datetime.fromtimestamp(until, UTC)
-    return ProviderUnavailableError(name, at, model=model, why=why)
+    return ProviderUnavailableError(name, at, model=model, why=why, probing=probing)
 
 
 async def observed(
@@ -155,6 +157,7 @@ async def fall_back(
     skipped: set[int] = set()
     while True:
         cooling: list[tuple[float, tuple[Selection, ChainOptions]]] = []
+        failed = False  # a provider was called and failed: not every provider cools
         for candidate in pending:
             if isinstance(candidate, Failed):
                 failures.append((candidate.name, candidate.error))
@@ -163,7 +166,7 @@ async def fall_back(
                 continue
             selection, routed = candidate
             if health is not None:
-                until = health.admits(selection.name, selection.model)
+                until = health.cooling_until(selection.name, selection.model)
                 if until is not None:
                     cooling.append((until, candidate))
                     if id(candidate) not in skipped:  # named once, however long it cools
@@ -186,11 +189,12 @@ async def fall_back(
                 if started:
                     raise
                 failures.append((selection.name, exc))
+                failed = not isinstance(exc, ProviderUnavailableError)
                 if hooks is not None:
                     emit(hooks, FallbackTaken(selection.name, exc, scope.call))
             finally:
                 await events.aclose()
-        wait = _cooling_wait(cooling, scope, health, begun)
+        wait = None if failed else _cooling_wait(cooling, scope, health, begun)
         if wait is None:
             raise AllProvidersFailedError(failures)
         await asyncio.sleep(wait)
@@ -256,8 +260,14 @@ async def _with_retries(
                 raise
             extra = declared_transient_statuses(selection.provider, selection.name)
             wait = policy.wait_before_retry(attempt, exc, extra)
-            if wait is None or (
-                scope.deadline is not None and time.monotonic() + wait > scope.deadline
+            if (
+                wait is None
+                or (scope.deadline is not None and time.monotonic() + wait > scope.deadline)
+                or (
+                    scope.gate
+                    and scope.health is not None
+                    and scope.health.cooling_until(selection.name, selection.model) is not None
+                )  # this failure opened the breaker: no more calls until it may probe
             ):
                 raise
             failures.append((selection.name, exc))
@@ -294,6 +304,11 @@ async def _attempt(
     hooks = scope.hooks
     health = scope.health
     first: float | None = None  # seconds to the first event
+    probe = False  # this attempt is a half-open breaker's probe
+    if health is not None and scope.gate:
+        until, probe = health.admit(selection.name, selection.model)
+        if until is not None:  # another call's probe is out, or a cooldown began meanwhile
+            raise unavailable(health, selection.name, selection.model, until)
     begun = clock()
     if hooks is not None:
         started_at = time.time()
@@ -365,15 +380,28 @@ async def _attempt(
             _name_model_error(exc, selection)
         if isinstance(exc, StreamInterruptedError) and not exc.partial_text:
             exc.partial_text = "".join(received)
-        if health is not None:
-            _measure_failure(health, hooks, scope.call, selection, exc)
+        measured = health is not None and _measure_failure(
+            health, hooks, scope.call, selection, exc
+        )
+        if probe and not measured:  # the caller's mistake, no verdict: the next may probe
+            assert health is not None
+            health.release(selection.name, selection.model)
         if hooks is not None:
             _failed(hooks, scope.call, selection, begun, exc, started)
         raise
     except BaseException as exc:  # the plugin boundary: whatever a plugin raises is contained
         if not is_plugins_own(exc):
-            if started and health is not None:  # the caller left an answer under way
-                _measure_success(health, hooks, scope.call, selection, first)
+            if health is not None:
+                if started:  # the caller left an answer under way: the provider answered
+                    _measure_success(health, hooks, scope.call, selection, first)
+                elif probe:  # left before any event: no verdict, the next call may probe
+                    health.release(selection.name, selection.model)
+            if hooks is not None:  # every attempt reports its end, this one too
+                seconds = clock() - begun
+                left = AttemptFinished(
+                    selection.name, selection.model, seconds, "abandoned", None, None, scope.call
+                )
+                emit(hooks, left)
             raise  # cancellation, generator closing, a real Ctrl-C (see _boundary)
         error = _contain(selection, exc, started=started)
         if isinstance(error, StreamInterruptedError):
@@ -428,26 +456,31 @@ def _measure_failure(
     call: int,
     selection: Selection,
     error: AiChatsError,
-) -> None:
-    """Tell ``health`` of a provider's failure: a transient one counts towards its breaker.
-    The caller's mistakes, and a breaker's own refusal, are no measure of the provider."""
+) -> bool:
+    """Tell ``health`` of a provider's failure (a transient one counts towards its breaker);
+    False when the error is no measure of the provider: the caller's mistakes, and a
+    breaker's own refusal."""
     if not isinstance(error, ProviderError) or isinstance(error, ProviderUnavailableError):
-        return
+        return False
     try:
         extra = declared_transient_statuses(selection.provider, selection.name)
     except ProviderContractError:
         extra = frozenset()
     retry_after = error.retry_after if isinstance(error, RateLimitError) else None
-    message = scrubbed(f"{type(error).__name__}: {error.detail}"[:300])
-    opened = health.failed(
+    message = scrubbed(f"{type(error).__name__}: {error.detail}")[:300]  # scrubbed, then cut
+    opened, closed = health.failed(
         selection.name,
         selection.model,
         message,
         transient=is_transient(error, extra),
         retry_after=retry_after,
     )
-    if opened is not None and hooks is not None:
-        emit(hooks, BreakerOpened(selection.name, selection.model, opened, message, call))
+    if hooks is not None:
+        if opened is not None:
+            emit(hooks, BreakerOpened(selection.name, selection.model, opened, message, call))
+        elif closed:
+            emit(hooks, BreakerClosed(selection.name, selection.model, call))
+    return True
 
 
 def _after(failures: list[tuple[str, AiChatsError]], event: Event) -> Event:
@@ -495,9 +528,15 @@ def _finish(
 
 def scrubbed(text: str) -> str:
     """An error's text without the credentials it may quote, as health keeps it."""
-    from aichats_core.redaction import Scrubber
+    global _scrubber
+    if _scrubber is None:
+        from aichats_core.redaction import Scrubber
 
-    return Scrubber()(text)
+        _scrubber = Scrubber()
+    return _scrubber(text)
+
+
+_scrubber: Scrubber | None = None
 
 
 def _source(selection: Selection) -> str:

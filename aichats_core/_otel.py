@@ -163,10 +163,11 @@ class SpanMaker:
         if call is None or call.attempt is None:
             return
         span = call.attempt
-        span.set_attribute(RESPONSE_MODEL, event.model)
-        span.set_attribute(FINISH_REASONS, [event.reason])
-        _usage(span, event.prompt_tokens, event.completion_tokens)
-        call.reason = event.reason
+        if event.reason != "abandoned":  # the caller left: no answer ended, no reason to give
+            span.set_attribute(RESPONSE_MODEL, event.model)
+            span.set_attribute(FINISH_REASONS, [event.reason])
+            _usage(span, event.prompt_tokens, event.completion_tokens)
+            call.reason = event.reason
         self._end_attempt(call, event.seconds)
 
     def _attempt_failed(self, event: AttemptFailed) -> None:

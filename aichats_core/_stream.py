@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from aichats_core._auto import AUTO, AUTO_PREFIX, auto_chain
+from aichats_core._auto import auto_chain, check_auto_targets, is_auto
 from aichats_core._call_options import CallScope, ChainOptions, route_options, solo_options
 from aichats_core._calls import Event, call_scope, fall_back, observed, refuse_if_cooling, retrying
 from aichats_core._closing import AsyncClosing
@@ -227,9 +227,7 @@ async def complete(
 def check_targets(provider: ProviderChoice, provider_options: ProviderOptions | None) -> None:
     """``provider_options`` of a call must name providers of that call: options for another
     would be dropped without a word. (A ``Client``'s own defaults may name any.)"""
-    if not provider_options or (
-        isinstance(provider, str) and (provider == AUTO or provider.startswith(AUTO_PREFIX))
-    ):  # auto calls whichever installed providers can serve it: options for any of them
+    if not provider_options or is_auto(provider):  # checked against the installed ones
         return
     refs = (
         [provider] if isinstance(provider, str) or not isinstance(provider, Sequence) else provider
@@ -272,7 +270,7 @@ def start(
     special = features is not None or not plain(validated)
     tracker = process_tracker() if health is True else health or None
     scope = call_scope(hooks, tracker, ignore_breaker, deadline)
-    auto = isinstance(provider, str) and (provider == AUTO or provider.startswith(AUTO_PREFIX))
+    auto = is_auto(provider)
     if not auto and (isinstance(provider, str) or not isinstance(provider, Sequence)):
         selection = select(provider, model, registry)
         if per_provider:
@@ -291,6 +289,8 @@ def start(
         return ResultStream(events)
     candidates: list[Selection | Failed]
     if auto:
+        if per_provider:
+            check_auto_targets(list(per_provider), registry)
         candidates = list(auto_chain(str(provider), model, registry, tracker))
     elif not provider:
         raise InvalidRequestError("no provider given: the fallback list is empty")

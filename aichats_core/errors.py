@@ -241,7 +241,15 @@ class ProviderUnavailableError(ProviderError):
     ``datetime``), so that the call fails at once instead of after a timeout. Nothing was
     sent. Pass ``ignore_breaker=True`` to call it anyway."""
 
-    def __init__(self, provider: str, until: datetime, *, model: str = "", why: str = "") -> None:
+    def __init__(
+        self,
+        provider: str,
+        until: datetime,
+        *,
+        model: str = "",
+        why: str = "",
+        probing: bool = False,
+    ) -> None:
         from datetime import datetime  # not at import: start-up pays for no error
 
         self.until = until
@@ -249,11 +257,19 @@ class ProviderUnavailableError(ProviderError):
         wait = max(0.0, (until - datetime.now(UTC)).total_seconds())
         what = f"model {model!r} " if model else ""
         last = f" (last: {why})" if why else ""
+        if probing:
+            state = (
+                f"is being probed: after repeated failures{last}, one call is trying it now;"
+                f" call again in {wait:.0f} s"
+            )
+        else:
+            state = (
+                f"is cooling down until {until.isoformat(timespec='seconds')} (in {wait:.0f} s)"
+                f" after repeated failures{last}; call again then"
+            )
         super().__init__(
             provider,
-            f"{what}is cooling down until {until.isoformat(timespec='seconds')} (in {wait:.0f} s)"
-            f" after repeated failures{last}; call again then, use another provider, or pass"
-            " ignore_breaker=True to call it anyway",
+            f"{what}{state}, use another provider, or pass ignore_breaker=True to call it anyway",
         )
 
 

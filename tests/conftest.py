@@ -95,6 +95,19 @@ def _clean_environment(
 
 
 @pytest.fixture
+async def fake() -> AsyncIterator[Any]:
+    """The openai plugin's fake upstream (``openai_fake``) on a free loopback port."""
+    from openai_fake import FakeOpenAI
+
+    upstream = FakeOpenAI()
+    await upstream.start()
+    try:
+        yield upstream
+    finally:
+        await upstream.close()
+
+
+@pytest.fixture
 async def emulator() -> AsyncIterator[AiChatsEmulator]:
     """A fresh AiChats emulator (the real protocol, over a real socket) on a free loopback
     port."""

@@ -126,7 +126,7 @@ def health_cell(health: dict[str, Any]) -> str:
     """``ok 98% 310ms``, ``cooling until 12:03:04``: a health in a table cell."""
     status = str(health["status"])
     if status == "cooling" and health["cooling_until"]:
-        return f"cooling until {health['cooling_until'][11:19]}"
+        return f"cooling until {health['cooling_until'][11:19]} UTC"
     if status == "unknown":
         return "-"
     parts = [status]

@@ -41,6 +41,10 @@ class BreakerPolicy:
             )
 
 
+PROBE_POLL = 1.0
+"""While a probe is under way, others are told to look again this many seconds later."""
+
+
 class Breaker:
     """One provider+model's breaker. ``until`` is None while closed; while open it is when
     the next call may go, as a probe; ``probing`` is when that probe went."""
@@ -58,14 +62,16 @@ class Breaker:
 
     def admits(self, now: float, policy: BreakerPolicy) -> float | None:
         """None when a call may go now (the probe, once the cooldown is over, which it marks
-        as under way); else the time (``time.time()``) until which it may not."""
+        as under way: ``release`` it if it ends without a verdict); else the time
+        (``time.time()``) until which it may not."""
         until = self.cooling_until(now, policy)
         if until is None and self.until is not None:
             self.probing = now
         return until
 
     def cooling_until(self, now: float, policy: BreakerPolicy) -> float | None:
-        """Until when no call may go (the cooldown, or a probe under way), or None."""
+        """Until when no call may go (the cooldown; for a probe under way, a second from now,
+        to look again), or None."""
         until = self.until
         if until is None:
             return None
@@ -73,17 +79,28 @@ class Breaker:
             return until
         probing = self.probing
         if probing is not None and now < probing + policy.probe_timeout:
-            return probing + policy.probe_timeout
+            return min(now + PROBE_POLL, probing + policy.probe_timeout)
         return None
+
+    def release(self) -> None:
+        """The probe ended with no verdict (never read, cancelled, the caller's own mistake):
+        the next call may probe at once."""
+        self.probing = None
 
     def failed(
         self, now: float, policy: BreakerPolicy, retry_after: float | None, why: str
     ) -> float | None:
         """Count a transient failure; the time the breaker is now open until when this
         failure opened it (or reopened it, after a failed probe), else None. The cooldown
-        lasts at least as long as the latest ``Retry-After`` of the failures in a row asked."""
+        lasts at least as long as the latest ``Retry-After`` of the failures in a row asked;
+        a failure during a cooldown (a call already under way, or ``ignore_breaker``) only
+        ever lengthens it."""
         asked = now + retry_after if retry_after else 0.0
-        if self.until is not None and (self.probing is not None or now >= self.until):
+        until = self.until
+        if until is not None:
+            if self.probing is None and now < until:
+                self.until = max(until, asked)
+                return None
             cooldown = min(max(self.cooldown * 2, policy.cooldown), policy.max_cooldown)
             return self._open(now, cooldown, asked, why)
         failures = self.failures
@@ -95,11 +112,16 @@ class Breaker:
             return self._open(now, policy.cooldown, self.asked, why)
         return None
 
-    def succeeded(self) -> bool:
-        """Count a success; True when it closed an open breaker."""
+    def answered(self, now: float, *, refused: bool = False) -> bool:
+        """Count an answer; True when it closed the breaker. ``refused``: the service
+        answered with a permanent error (a refused key): it is up, which ends a probe, but
+        not a cooldown still running (that may be a ``Retry-After`` it asked for)."""
         self.failures.clear()
         self.asked = 0.0
-        if self.until is None:
+        until = self.until
+        if until is None:
+            return False
+        if refused and self.probing is None and now < until:
             return False
         self.until = self.probing = None
         self.cooldown = 0.0

@@ -1,7 +1,7 @@
 """``HealthTracker``: what each provider+model's attempts measured, and its breaker.
 
 The core tells it every attempt's outcome as the attempt ends (``succeeded``, ``failed``) and
-asks it before an attempt whether the provider may be called (``admits``). Both are a dict
+asks it before an attempt whether the provider may be called (``admit``). Both are a dict
 lookup and a few appends: a call pays about a microsecond. A process has one tracker that its
 ``Client``\\ s share (``tracker()``); ``persist`` makes it load what other processes measured
 and write its own outcomes to the SQLite home, from a background thread.
@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aichats_core.health._breaker import Breaker, BreakerPolicy
 from aichats_core.health._rows import AttemptRow, BreakerRow
@@ -22,6 +22,18 @@ from aichats_core.health._summary import Outcome, ProviderHealth, summarize
 if TYPE_CHECKING:
     from aichats_core._writer import BatchWriter
     from aichats_core.health._store import HealthReader, HealthStore
+
+
+class Admission(NamedTuple):
+    """``HealthTracker.admit``'s answer."""
+
+    until: float | None
+    """None: call now; else not before this ``time.time()``."""
+    probe: bool
+    """This call is the breaker's probe (when ``until`` is None)."""
+
+
+GO = Admission(None, False)
 
 KEPT = 200
 """Outcomes kept per provider and model, at most."""
@@ -55,14 +67,34 @@ class HealthTracker:
 
     # What the core calls, on every attempt.
 
-    def admits(self, provider: str, model: str) -> float | None:
-        """None when ``provider`` may be called for ``model`` now (a half-open breaker lets
-        this call through as its probe); else until when (``time.time()``) it may not."""
+    def admit(self, provider: str, model: str) -> Admission:
+        """Whether ``provider`` may be called for ``model`` now: ``until`` is None when it may
+        (``probe`` when a half-open breaker lets this call through as its probe: ``release``
+        it if the call ends with no verdict), else until when (``time.time()``) it may not."""
+        entry = self._entries.get((provider, model))
+        if entry is None or entry.breaker.until is None:
+            return GO
+        with self._lock:
+            breaker = entry.breaker
+            until = breaker.admits(time.time(), self.policy)
+            probe = until is None and breaker.until is not None
+        return Admission(until, probe)
+
+    def cooling_until(self, provider: str, model: str) -> float | None:
+        """Until when ``provider`` may not be called for ``model`` (``time.time()``), or None:
+        ``admit`` without taking the probe, for a look before the call."""
         entry = self._entries.get((provider, model))
         if entry is None or entry.breaker.until is None:
             return None
         with self._lock:
-            return entry.breaker.admits(time.time(), self.policy)
+            return entry.breaker.cooling_until(time.time(), self.policy)
+
+    def release(self, provider: str, model: str) -> None:
+        """A probe ended without a verdict: the next call may probe."""
+        entry = self._entries.get((provider, model))
+        if entry is not None and entry.breaker.probing is not None:
+            with self._lock:
+                entry.breaker.release()
 
     def succeeded(self, provider: str, model: str, first_event: float | None) -> bool:
         """Count an answer (``first_event``: seconds to its first event); True when it closed
@@ -70,12 +102,13 @@ class HealthTracker:
         now = time.time()
         entry = self._entries.get((provider, model)) or self._entry(provider, model)
         first_ms = None if first_event is None else first_event * 1000.0
-        entry.outcomes.append(Outcome(now, True, first_ms))
-        entry.last_success = now
         closed = False
-        if entry.breaker.until is not None or entry.breaker.failures:
-            with self._lock:
-                closed = entry.breaker.succeeded()
+        with self._lock:
+            entry.outcomes.append(Outcome(now, True, first_ms))
+            entry.last_success = now
+            breaker = entry.breaker
+            if breaker.until is not None or breaker.failures:
+                closed = breaker.answered(now)
         if self._writer is not None:
             self._save(AttemptRow(provider, model, now, True, False, first_ms, None), entry, closed)
         return closed
@@ -88,24 +121,24 @@ class HealthTracker:
         *,
         transient: bool,
         retry_after: float | None = None,
-    ) -> float | None:
+    ) -> tuple[float | None, bool]:
         """Count a failure; a transient one counts towards the breaker (a permanent one, such
-        as a refused key, shows the service answering). Returns until when the breaker is
-        open, when this failure opened it."""
+        as a refused key, shows the service answering: it ends a probe). Returns until when
+        the breaker is open, when this failure opened it, and whether it closed it."""
         now = time.time()
         entry = self._entries.get((provider, model)) or self._entry(provider, model)
-        entry.outcomes.append(Outcome(now, False, None))
-        entry.last_error, entry.last_error_message = now, message
         with self._lock:
+            entry.outcomes.append(Outcome(now, False, None))
+            entry.last_error, entry.last_error_message = now, message
             if transient:
                 opened = entry.breaker.failed(now, self.policy, retry_after, message)
                 closed = False
             else:
-                opened, closed = None, entry.breaker.succeeded()
+                opened, closed = None, entry.breaker.answered(now, refused=True)
         if self._writer is not None:
             row = AttemptRow(provider, model, now, False, transient, None, message)
             self._save(row, entry, bool(opened or closed))
-        return opened
+        return opened, closed
 
     # What listings and callers read.
 
@@ -119,9 +152,10 @@ class HealthTracker:
                 for (name, of), entry in self._entries.items()
                 if name == provider and (model is None or of == model)
             ]
-            outcomes = sorted(outcome for entry in entries for outcome in entry.outcomes)
-            opened = [entry.breaker for entry in entries if entry.breaker.until is not None]
+            since = now - self.window  # a breaker whose cooldown ended long ago says nothing
+            opened = [e.breaker for e in entries if (e.breaker.until or 0.0) >= since]
             cooling = [breaker.cooling_until(now, self.policy) for breaker in opened]
+            outcomes = sorted(o for e in entries for o in tuple(e.outcomes))
         cooling_now = [until for until in cooling if until is not None]
         all_cool = bool(entries) and len(cooling_now) == len(entries)
         errors = [entry for entry in entries if entry.last_error is not None]
@@ -146,15 +180,20 @@ class HealthTracker:
         now = time.time()
         with self._lock:
             cooling = entry.breaker.cooling_until(now, self.policy) is not None
-            recent = [o for o in entry.outcomes if o.at >= now - self.window]
+            recent = [o for o in tuple(entry.outcomes) if o.at >= now - self.window]
         firsts = sorted(o.first_event_ms for o in recent if o.first_event_ms is not None)
         median = firsts[len(firsts) // 2] if firsts else None
         return (cooling, sum(o.ok for o in recent), len(recent), median)
 
-    def why(self, provider: str, model: str) -> str:
-        """The failure that opened ``provider``'s breaker for ``model`` ('' when closed)."""
+    def why(self, provider: str, model: str) -> tuple[str, bool]:
+        """The failure that opened ``provider``'s breaker for ``model`` ('' when closed), and
+        whether its cooldown is over and a probe is under way."""
         entry = self._entries.get((provider, model))
-        return entry.breaker.why if entry is not None and entry.breaker.until else ""
+        if entry is None or entry.breaker.until is None:
+            return "", False
+        breaker = entry.breaker
+        cooled = time.time() >= (breaker.until or 0.0)
+        return breaker.why, breaker.probing is not None and cooled
 
     def measured(self) -> list[str]:
         """The providers with any outcome or breaker known, by name."""
@@ -187,6 +226,8 @@ class HealthTracker:
                     if row.transient:
                         failures.append(row.at)
             for state in breakers:
+                if (state.until or 0.0) < now - self.window:
+                    continue  # over long ago: closed, in effect
                 entry = self._entries.get((state.provider, state.model)) or self._new(state)
                 breaker = entry.breaker
                 breaker.until, breaker.cooldown = state.until, state.cooldown
@@ -198,11 +239,11 @@ class HealthTracker:
         from aichats_core._writer import BatchWriter
         from aichats_core.health._store import HealthStore
 
+        if self._writer is not None:
+            return  # persisting already: loading again would count the same outcomes twice
         if not isinstance(store, HealthStore):
             store = HealthStore(store)
         self.load(store)
-        if self._writer is not None:
-            self._writer.close()
         self._store = store
         self._writer = BatchWriter("aichats-health", self._write)
 

@@ -6,26 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from aichats_command import AICHATS, run
 
 from providers.aichats.emulator import Script, running_in_thread
-
-AICHATS = str(Path(sys.executable).with_name("aichats"))
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AICHATS, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def logs(*args: str) -> list[dict]:  # type: ignore[type-arg]

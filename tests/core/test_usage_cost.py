@@ -8,13 +8,12 @@ usage as a real service does; the scripted provider covers what no service sends
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from openai_fake import FakeOpenAI, OpenAICompatible, Reply
 
 import aichats_core
 from aichats_core import Client, Finish, Usage, pricing
@@ -23,24 +22,9 @@ from aichats_core.pricing import Cost, Price, PriceTable, Unpriced, default_pric
 from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats.emulator import AiChatsEmulator
 
-PLUGIN = Path(__file__).parents[2] / "plugins" / "aichats-openai"
-sys.path[:0] = [str(PLUGIN), str(PLUGIN / "tests")]
-from aichats_openai import OpenAICompatible  # noqa: E402
-from fake_openai import FakeOpenAI, Reply  # noqa: E402
-
 # 9 prompt and 6 completion tokens (the fake's default usage) at $2.50 and $10 per million.
 PRICES = {"fake-model": Price(input="2.50", output="10")}
 NINE_AND_SIX = Decimal("0.0000825")
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    upstream = FakeOpenAI()
-    await upstream.start()
-    try:
-        yield upstream
-    finally:
-        await upstream.close()
 
 
 @pytest.fixture(autouse=True)

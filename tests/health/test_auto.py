@@ -3,7 +3,6 @@ as a chain over real sockets, so ``Finish`` names who answered and the trail who
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,16 +10,7 @@ import pytest
 from aichats_core import Client, Finish, ImageResponse
 from aichats_core.errors import InvalidRequestError, ModelNotSupportedError, ProviderHTTPError
 from aichats_core.health import BreakerPolicy, HealthTracker
-from aichats_core.testing import registered
-from providers.aichats import AiChats
 from providers.aichats.emulator import AiChatsEmulator, Script
-
-
-@pytest.fixture
-async def backup() -> AsyncIterator[AiChatsEmulator]:
-    async with AiChatsEmulator() as running:
-        with registered("backup", AiChats):
-            yield running
 
 
 def both(first: AiChatsEmulator, second: AiChatsEmulator) -> dict[str, Any]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from aichats_core import Client, Finish
+from aichats_core import Client, Finish, TextChunk
 from aichats_core.errors import (
     AllProvidersFailedError,
     ProviderHTTPError,
@@ -21,19 +20,9 @@ from aichats_core.errors import (
 )
 from aichats_core.health import BreakerPolicy, HealthTracker
 from aichats_core.hooks import BreakerClosed, BreakerOpened, flush
-from aichats_core.testing import registered
-from providers.aichats import AiChats
 from providers.aichats.emulator import AiChatsEmulator, Script
 
 QUICK = BreakerPolicy(failures=3, window=60, cooldown=0.4, max_wait=5)
-
-
-@pytest.fixture
-async def backup() -> AsyncIterator[AiChatsEmulator]:
-    """A second emulator, serving the AiChats provider registered again as ``backup``."""
-    async with AiChatsEmulator() as running:
-        with registered("backup", AiChats):
-            yield running
 
 
 def chain_options(first: AiChatsEmulator, second: AiChatsEmulator) -> dict[str, Any]:
@@ -124,10 +113,17 @@ async def test_the_half_open_probe_closes_the_breaker(emulator: AiChatsEmulator)
         with pytest.raises(ProviderUnavailableError):
             client.stream("aichats", "Hi")
         await asyncio.sleep(0.45)
-        probe = client.stream("aichats", "Hi")  # the one probe
-        with pytest.raises(ProviderUnavailableError, match="cooling down"):
+        never_read = client.stream("aichats", "Hi")  # takes no probe: it never starts
+        probe = client.stream("aichats", "Hi")
+        first = await probe.__anext__()  # the one probe, under way
+        with pytest.raises(ProviderUnavailableError, match="is being probed") as caught:
             client.stream("aichats", "Hi")  # while the probe is out, others wait
-        assert (await probe.text()).startswith("Hello from the AiChats emulator")
+        wait = (caught.value.until - datetime.now(UTC)).total_seconds()
+        assert 0 < wait <= 1  # told to look again soon, not after the probe's timeout
+        assert isinstance(first, TextChunk)
+        rest = await probe.text()
+        assert (first.text + rest).startswith("Hello from the AiChats emulator")
+        await never_read.aclose()
         assert await client.complete("aichats", "Hi")  # closed
     assert flush()
     changes = [type(event) for event in seen if isinstance(event, BreakerOpened | BreakerClosed)]

@@ -5,28 +5,14 @@ and ``aichats providers`` shows it."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aichats_command import run
+
 from providers.aichats.emulator import AiChatsEmulator, Script, running_in_thread
-
-AICHATS = str(Path(sys.executable).with_name("aichats"))
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [AICHATS, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
 
 
 def closed_port() -> str:

@@ -9,17 +9,13 @@ import re
 import sys
 import textwrap
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
+from openai_fake import PLUGIN, FakeOpenAI, Reply
 
 pytestmark = pytest.mark.slow
-
-PLUGIN = Path(__file__).parents[2] / "plugins" / "aichats-openai"
-sys.path.insert(0, str(PLUGIN / "tests"))
-from fake_openai import FakeOpenAI, Reply  # noqa: E402
 
 SERVER = textwrap.dedent(
     """
@@ -59,16 +55,6 @@ async def _serve(*args: str) -> AsyncIterator[str]:
     finally:
         process.terminate()
         await process.wait()
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    upstream = FakeOpenAI()
-    await upstream.start()
-    try:
-        yield upstream
-    finally:
-        await upstream.close()
 
 
 async def loop(base_url: str, model: str) -> None:

@@ -3,12 +3,11 @@ INTERNAL span per attempt under it, named and attributed by the GenAI semantic c
 
 from __future__ import annotations
 
-import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from memory_spans import Traced
+from openai_fake import FakeOpenAI, OpenAICompatible, Reply
 from opentelemetry.trace import SpanKind, StatusCode
 
 import aichats_core
@@ -16,21 +15,6 @@ from aichats_core import Client, RetryPolicy, Usage
 from aichats_core.errors import ProviderHTTPError
 from aichats_core.testing import ScriptedProvider, registered
 from providers.aichats.emulator import AiChatsEmulator, Script
-
-PLUGIN = Path(__file__).parents[2] / "plugins" / "aichats-openai"
-sys.path[:0] = [str(PLUGIN), str(PLUGIN / "tests")]
-from aichats_openai import OpenAICompatible  # noqa: E402
-from fake_openai import FakeOpenAI, Reply  # noqa: E402
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeOpenAI]:
-    upstream = FakeOpenAI()
-    await upstream.start()
-    try:
-        yield upstream
-    finally:
-        await upstream.close()
 
 
 @pytest.fixture
@@ -202,6 +186,8 @@ async def test_streams_left_early_end_their_spans(
     [call] = traced.calls()
     [attempt] = traced.attempts()
     assert call.end_time is not None
-    assert attempt.end_time == call.end_time
+    assert attempt.end_time is not None
+    assert attempt.end_time <= call.end_time
+    assert "gen_ai.response.finish_reasons" not in (attempt.attributes or {})
     assert call.status.status_code is StatusCode.UNSET  # leaving is not an error
     assert "gen_ai.response.finish_reasons" not in (call.attributes or {})
