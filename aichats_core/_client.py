@@ -143,6 +143,17 @@ class Client(AsyncClosing):
             except RuntimeError:  # at interpreter exit the default executor takes no work
                 log.close()
 
+    async def flush_history(self, timeout: float = 10.0) -> bool:
+        """Wait until the turns this client recorded so far are written to its history (they
+        are written in batches, off the loop), so that a reader sees them; False if that took
+        longer than ``timeout``. Without history, True at once."""
+        log = self._log
+        if log is None:
+            return True
+        import asyncio
+
+        return await asyncio.to_thread(log.flush, timeout)
+
     @property
     def history(self) -> HistoryStore | None:
         """Where this client records its calls and conversations (``history=``), or None."""

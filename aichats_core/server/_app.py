@@ -8,8 +8,10 @@ finish; then they end with an in-band error instead of being cut mid-answer.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Collection, Mapping
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +19,7 @@ from yarl import URL
 
 from aichats_core import Client, normalize_name, telemetry
 from aichats_core.errors import InvalidRequestError
+from aichats_core.history import HistoryStore
 from aichats_core.server._chat import chat_completions
 from aichats_core.server._hosts import checked_public_url
 from aichats_core.server._image_api import generations, image_file
@@ -32,6 +35,15 @@ from aichats_core.server._models_api import list_models, retrieve_model
 from aichats_core.server._options import checked_provider_options
 from aichats_core.server._responses import responses
 from aichats_core.server._state import STATE, ServerState
+from aichats_core.server._web_api import (
+    PREFIX,
+    chat,
+    conversation,
+    conversations,
+    forget,
+    providers,
+)
+from aichats_core.server._web_page import index, static
 
 DEFAULT_KEEPALIVE_INTERVAL = 15.0
 
@@ -44,6 +56,7 @@ def create_app(
     max_connections: int = 0,
     public_url: str | None = None,
     served_providers: Collection[str] | None = None,
+    history: bool | str | os.PathLike[str] | None = None,
     **limits: Any,
 ) -> web.Application:
     """The OpenAI-compatible API as an aiohttp application, for any aiohttp runner.
@@ -60,6 +73,10 @@ def create_app(
     (``--emulate``: those pointed at an emulator); requests for others are refused, and no
     other provider is listed or called. The other keywords are the fields of ``ServerLimits``
     (``max_body_bytes``, ``head_timeout``, ...), checked here too.
+
+    ``history`` is where the chat page at ``/`` records and finds its conversations: a path,
+    True for the history of ``AICHATS_HOME`` (``aichats logs``' own), False for none (the
+    page then has no API); None, the default, is True unless ``AICHATS_HISTORY=0``.
 
     When ``aichats_core.telemetry`` is instrumented (before this is called), a request's
     ``traceparent`` header makes its calls' spans children of the remote span.
@@ -98,6 +115,7 @@ def create_app(
         handler_args={"auto_decompress": False, "lingering_time": 2.0},
     )
     app[STATE] = state
+    app[HISTORY] = _history_path(history)
     app.cleanup_ctx.append(_lifetime)
     app.on_shutdown.append(_begin_grace)
     app.router.add_get("/v1/models", list_models)
@@ -106,18 +124,44 @@ def create_app(
     app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/images/generations", generations)
     app.router.add_get(FILES_PATH + "{name}", image_file)
+    app.router.add_get("/", index)
+    app.router.add_get("/static/{name}", static)
+    app.router.add_get(PREFIX + "providers", providers)
+    app.router.add_get(PREFIX + "conversations", conversations)
+    app.router.add_get(PREFIX + "conversations/{id}", conversation)
+    app.router.add_delete(PREFIX + "conversations/{id}", forget)
+    app.router.add_post(PREFIX + "chat", chat)
     return app
+
+
+HISTORY = web.AppKey("aichats_server_history", object)
+
+
+def _history_path(history: bool | str | os.PathLike[str] | None) -> Path | None:
+    from aichats_core.history import default_path, history_enabled
+
+    if history is None:
+        history = history_enabled()
+    if history is False:
+        return None
+    return default_path() if history is True else Path(history)
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     state.closing = asyncio.get_running_loop().create_future()
-    async with Client(max_connections=state.max_connections) as client:
-        state.client = client
+    path = app[HISTORY]
+    store = HistoryStore(path) if isinstance(path, Path) else None
+    async with (
+        Client(max_connections=state.max_connections) as client,
+        Client(max_connections=state.max_connections, history=store) as web_client,
+    ):
+        state.client, state.history = client, store
+        state.web_client = web_client if store is not None else None
         try:
             yield
         finally:
-            state.client = None
+            state.client = state.web_client = state.history = None
             if not state.closing.done():
                 state.closing.set_result(None)
 

@@ -28,6 +28,7 @@ from aichats_core.server._errors import (
 from aichats_core.server._hosts import parse_host, rebinding_safe
 from aichats_core.server._images import FILES_PATH
 from aichats_core.server._state import STATE
+from aichats_core.server._web_page import is_page
 
 _started: ContextVar[web.StreamResponse | None] = ContextVar("aichats_started", default=None)
 
@@ -112,10 +113,11 @@ async def host_middleware(request: web.Request, handler: Handler) -> web.StreamR
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``Authorization: Bearer <key>`` on every route but image files, whose random names are
-    their own credential (clients hand those URLs to browsers)."""
+    their own credential (clients hand those URLs to browsers), and the chat page's static
+    files, which hold nothing secret."""
     expected = request.app[STATE].api_key
-    if expected is None or request.path.startswith(FILES_PATH):
-        return await handler(request)
+    if expected is None or request.path.startswith(FILES_PATH) or is_page(request.path):
+        return await handler(request)  # the page asks for the key, and sends it to the API
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     given = token.strip() if scheme.lower() == "bearer" else ""
     # Header bytes that are not UTF-8 arrive as surrogate escapes: compare the bytes sent.

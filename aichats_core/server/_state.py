@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from aichats_core import Client, ResultStream, normalize_name
+from aichats_core.history import HistoryStore
 from aichats_core.server._images import ImageStore
 from aichats_core.server._limits import ServerLimits
 from aichats_core.server._pacing import Tick, paced
@@ -51,6 +52,11 @@ class ServerState:
     images: ImageStore = field(default_factory=ImageStore)
     image_slots: Slots = field(default_factory=lambda: Slots(IMAGES_IN_FLIGHT))
     client: Client | None = None
+    history: HistoryStore | None = None
+    """The conversation history the chat page reads and records (``aichats logs``' own)."""
+    web_client: Client | None = None
+    """The chat page's client: it records its turns in ``history`` (the API's calls are
+    never recorded)."""
     closing: asyncio.Future[None] | None = None
     """Done once the grace period after shutdown ran out: open streams must end now."""
 
@@ -58,6 +64,17 @@ class ServerState:
         if self.client is None:
             raise RuntimeError("the app has not started: run it with an aiohttp runner")
         return self.client
+
+    def require_web_client(self) -> Client:
+        if self.web_client is None:
+            from aichats_core.server._errors import ApiError
+
+            raise ApiError(
+                404,
+                "this server keeps no history (AICHATS_HISTORY=0): the chat page has no API",
+                code="history_off",
+            )
+        return self.web_client
 
     def require_closing(self) -> asyncio.Future[None]:
         if self.closing is None:

@@ -1,0 +1,68 @@
+"""The chat page at ``/`` and its assets at ``/static/``: files shipped in the package.
+
+They need no API key (the page asks for it, and sends it with each API call) and they carry a
+strict Content-Security-Policy: scripts and styles from this server only, no inline script,
+nothing framed, nothing sent elsewhere. Provider output never reaches them as HTML: the page
+builds its DOM from the JSON API.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from importlib import resources
+from pathlib import PurePosixPath
+
+from aiohttp import web
+
+from aichats_core.server._errors import ApiError
+
+PAGE_PATHS = ("/", "/static/")
+"""Where the page lives: answered without an API key."""
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
+    " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
+
+
+def is_page(path: str) -> bool:
+    return path == "/" or path.startswith("/static/")
+
+
+async def index(request: web.Request) -> web.Response:
+    return _file("index.html")
+
+
+async def static(request: web.Request) -> web.Response:
+    return _file(request.match_info["name"])
+
+
+def _file(name: str) -> web.Response:
+    """A shipped asset by name; anything else (a path, a dotfile) is a 404."""
+    if "/" in name or "\\" in name or name.startswith(".") or not name:
+        raise _missing(name)
+    asset = resources.files("aichats_core.server.web").joinpath(name)
+    if not asset.is_file():
+        raise _missing(name)
+    suffix = PurePosixPath(name).suffix
+    kind = _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    charset = "utf-8" if kind.startswith("text/") else None
+    return web.Response(
+        body=asset.read_bytes(), content_type=kind, charset=charset, headers=HEADERS
+    )
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError(404, f"no page asset {name!r}", code="not_found")
