@@ -224,4 +224,5 @@ COMMANDS: dict[str, Command] = {
     "check": check_command,
     "emulator": emulator_command,
     "serve": serve_command,
+    "web": serve_command,  # the same server; it opens the page once listening
 }

@@ -13,7 +13,7 @@ import logging
 
 from aichats_core.errors import AiChatsError
 
-CALLING = frozenset({"chat", "image", "check", "serve"})
+CALLING = frozenset({"chat", "image", "check", "serve", "web"})
 
 
 def start_measuring(args: argparse.Namespace) -> bool:

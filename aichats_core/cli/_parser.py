@@ -100,9 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="serve an OpenAI-compatible HTTP API (/v1) in front of the providers",
+        help="serve an OpenAI-compatible HTTP API (/v1) and a chat page (/) in front of the"
+        " providers",
         epilog="Model ids are PROVIDER/MODEL, e.g. aichats/gpt-4. See docs/server.md.",
     )
+    _add_serve_flags(serve)
+    web = commands.add_parser(
+        "web",
+        help="aichats serve, and open its chat page in the browser (--emulate: offline)",
+        epilog="See docs/web.md.",
+    )
+    _add_serve_flags(web)
+    web.add_argument(
+        "--no-browser", action="store_true", help="print the page's URL, do not open it"
+    )
+    add_logs_command(commands)
+    return parser
+
+
+def _add_serve_flags(serve: argparse.ArgumentParser) -> None:
+    """The flags of ``serve``, which ``web`` shares."""
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to bind (8000; 0: any)")
     _add_provider_option_flag(serve)
@@ -179,8 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="where clients reach the server, e.g. https://api.example.com behind a TLS proxy;"
         " image URLs start with it",
     )
-    add_logs_command(commands)
-    return parser
 
 
 def _add_provider_option_flag(command: argparse.ArgumentParser) -> None:

@@ -67,6 +67,11 @@ async def _serve(args: argparse.Namespace, options: dict[str, Any]) -> None:
 
     def announce(url: str) -> None:
         print(f"aichats serve: OpenAI-compatible API at {url}/v1", flush=True)
+        print(f"aichats serve: chat page at {url}/", flush=True)
+        if args.command == "web" and not args.no_browser:
+            import webbrowser
+
+            webbrowser.open(f"{url}/")
 
     server = asyncio.create_task(
         serve(
