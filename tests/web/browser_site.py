@@ -13,10 +13,10 @@ from typing import Any
 
 from aiohttp import web
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
+from server_threads import ServerThread
 
 from aichats_core.server import create_app
 from providers.aichats.emulator import AiChatsEmulator
-from server_threads import ServerThread
 
 __all__ = [
     "DESKTOP",
@@ -144,7 +144,9 @@ def open_context(browser: Browser, problems: PageProblems, **options: object) ->
     def watch(page: Page) -> None:
         page.on("console", problems.console)
         page.on("pageerror", lambda error: problems.errors.append(f"page error: {error}"))
-        page.on("dialog", lambda dialog: (problems.dialogs.append(dialog.message), dialog.dismiss()))
+        page.on(
+            "dialog", lambda dialog: (problems.dialogs.append(dialog.message), dialog.dismiss())
+        )
 
     context.on("page", watch)
     return context

@@ -11,9 +11,9 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from browser_site import PageProblems, Site, open_context
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from browser_site import PageProblems, Site, open_context
 from providers.aichats.emulator import AiChatsEmulator
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

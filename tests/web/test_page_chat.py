@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import time
 
+from browser_site import Site, answer_text, emulator_calls, load, send, wait_for_answer, wait_until
 from playwright.sync_api import Page, expect
 
-from browser_site import Site, answer_text, emulator_calls, load, send, wait_for_answer, wait_until
 from providers.aichats.emulator import AiChatsEmulator, Script
 
 CSP = (
@@ -22,7 +22,8 @@ def test_the_page_loads_under_its_csp_with_the_models_and_their_health(
     page: Page, url: str
 ) -> None:
     response = page.goto(url + "/")
-    assert response is not None and response.status == 200
+    assert response is not None
+    assert response.status == 200
     assert response.headers["content-security-policy"] == CSP
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -30,7 +31,10 @@ def test_the_page_loads_under_its_csp_with_the_models_and_their_health(
 
     expect(page).to_have_title("aichats")
     options = page.locator("#model option")
-    assert options.evaluate_all("all => all.map(o => o.value)") == ["aichats/gpt-4", "aichats/dalle"]
+    assert options.evaluate_all("all => all.map(o => o.value)") == [
+        "aichats/gpt-4",
+        "aichats/dalle",
+    ]
     expect(page.locator("#model")).to_have_value("aichats/gpt-4")
     expect(page.locator("#health-text")).to_have_text("unknown")  # nothing measured yet
     expect(page.locator("#prompt")).to_be_focused()
@@ -58,7 +62,8 @@ def test_an_answer_streams_in_as_it_arrives_and_health_is_then_measured(
         }""",
         arg=WORDS,
     ).json_value()
-    assert WORDS.startswith(partial) and len(partial) < len(WORDS)  # seen before the end
+    assert WORDS.startswith(partial)
+    assert len(partial) < len(WORDS)
 
     wait_for_answer(page)
     assert answer_text(page) == WORDS
@@ -120,7 +125,8 @@ def test_stop_cancels_the_answer_the_server_stops_the_provider_and_the_text_stay
     expect(page.locator("#stop")).to_be_hidden()
     expect(page.locator("#send")).to_be_visible()
     shown = answer_text(page)
-    assert 8 < len(shown) < len(WORDS) and WORDS.startswith(shown)
+    assert 8 < len(shown) < len(WORDS)
+    assert WORDS.startswith(shown)
 
     # The server saw the page leave and closed the provider's stream, long before its end.
     # (The emulator keeps the transport of each stream it is writing in _streams.)
@@ -131,7 +137,9 @@ def test_stop_cancels_the_answer_the_server_stops_the_provider_and_the_text_stay
     turn = _recorded_turn(site, conversation)
     assert turn["status"] == "interrupted"
     recorded = str(turn["answer"])
-    assert recorded.startswith(shown) and WORDS.startswith(recorded) and recorded != WORDS
+    assert recorded.startswith(shown)
+    assert WORDS.startswith(recorded)
+    assert recorded != WORDS
     time.sleep(max(0.0, 0.6 - (time.monotonic() - stopped)))
     assert answer_text(page) == shown  # nothing arrived after Stop
 

@@ -3,10 +3,10 @@ reload and continues with its earlier turns sent, and the sidebar searches and d
 
 from __future__ import annotations
 
+from browser_site import Site, answer_text, emulator_calls, load, send, wait_for_answer
 from playwright.sync_api import Page, expect
 
 from aichats_core.testing import registered
-from browser_site import Site, answer_text, emulator_calls, load, send, wait_for_answer
 from providers.aichats import AiChats
 from providers.aichats.emulator import AiChatsEmulator, Script
 

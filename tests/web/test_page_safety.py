@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 
+from browser_site import PageProblems, Site, answer_text, load, send, wait_for_answer
 from playwright.sync_api import BrowserContext, Page, expect
 
-from browser_site import PageProblems, Site, answer_text, load, send, wait_for_answer
 from providers.aichats.emulator import AiChatsEmulator, Script, reply_fragments
 
 HOSTILE = (
     "<script>alert(1)</script> and <img src=x onerror=\"alert('img')\"> and "
-    "<a href=\"javascript:alert(3)\">a</a> [click](javascript:alert(4)) **bold**"
+    '<a href="javascript:alert(3)">a</a> [click](javascript:alert(4)) **bold**'
 )
 
 
@@ -98,7 +98,9 @@ def test_a_rate_limit_reads_as_a_sentence_with_its_retry_time(
     send(page, "Hello?")
     wait_for_answer(page)
     note = page.locator(".message.assistant .note.error")
-    expect(note).to_contain_text(re.compile(r"^Rate limited: try again in 7 s \(at \d\d?:\d\d:\d\d[^)]*\)\."))
+    expect(note).to_contain_text(
+        re.compile(r"^Rate limited: try again in 7 s \(at \d\d?:\d\d:\d\d[^)]*\)\.")
+    )
     assert answer_text(page) == ""
     expect(page.locator("#prompt")).to_be_enabled()
 
@@ -127,7 +129,8 @@ def test_a_server_with_a_key_asks_for_it_once_per_tab(
     )
     page = context.new_page()
     response = page.goto(url + "/")
-    assert response is not None and response.status == 200  # the page itself needs no key
+    assert response is not None
+    assert response.status == 200
     dialog = page.locator("#key-dialog")
     expect(dialog).to_be_visible()
     expect(page.get_by_label("Key", exact=True)).to_be_focused()
