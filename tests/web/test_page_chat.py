@@ -181,3 +181,22 @@ def test_an_image_model_shows_the_image_inline_with_a_download_link(
     expect(link).to_have_attribute("download", "aichats-image.png")
     assert emulator_calls(upstream)[-1]["type"] == "image"
     expect(page.locator(".message.assistant .meta")).to_have_text("answered by aichats · dalle")
+
+
+def test_an_image_turn_in_the_history_says_the_image_is_not_kept(
+    page: Page, url: str, upstream: AiChatsEmulator
+) -> None:
+    load(page, url)
+    page.locator("#model").select_option("aichats/dalle")
+    send(page, "a blue square")
+    wait_for_answer(page)
+    page.reload()
+    page.locator("html[data-ready='true']").wait_for(state="attached")
+    page.locator("#model").select_option("aichats/gpt-4")
+    page.locator(".history-open").click()
+    expect(page.locator(".message.user")).to_have_text("You: a blue square")
+    # The history stores "[image image/png]", not the bytes: the page says so.
+    expect(page.locator(".message.assistant .note")).to_have_text(
+        "An image (image/png) was made here; the history does not keep images."
+    )
+    expect(page.locator("#model")).to_have_value("aichats/dalle")  # the conversation's model

@@ -111,3 +111,24 @@ def test_the_sidebar_searches_and_deletes_after_confirmation(
     page.get_by_label("Search conversations").fill("")
     expect(page.locator(".history-item")).to_have_count(1)
     expect(page.locator(".history-item")).to_contain_text("apples")
+
+
+def test_each_answer_shows_its_trail_of_failed_attempts(
+    page: Page, site: Site, upstream: AiChatsEmulator
+) -> None:
+    upstream.enqueue(Script(status=503), Script(text="Second time lucky."))
+    url = site.serve(
+        provider_options={"aichats": {**upstream.provider_options(), "retries": 1}},
+        served_providers=["aichats"],
+    )
+    load(page, url)
+    send(page, "Try twice")
+    wait_for_answer(page)
+    assert answer_text(page) == "Second time lucky."
+    trail = "answered by aichats · gpt-4 after aichats: ProviderHTTPError"
+    expect(page.locator(".message.assistant .meta")).to_have_text(trail)
+    assert len(emulator_calls(upstream)) == 2
+
+    page.reload()
+    page.locator(".history-open").click()
+    expect(page.locator(".message.assistant .meta")).to_have_text(trail)  # kept in the history

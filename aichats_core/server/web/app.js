@@ -487,7 +487,9 @@
     const element = appendTurn(turn.prompt);
     const view = new AnswerView(element);
     const answer = turn.answer || "";
+    const placeholder = /^\[image ([\w.+-]+\/[\w.+-]+)\]$/.exec(answer);
     if (/^data:image\//i.test(answer)) view.image(answer, turn.prompt);
+    else if (placeholder) view.note(`An image (${placeholder[1]}) was made here; the history does not keep images.`);
     else view.setText(answer);
     for (const url of turn.images || []) view.image(url, turn.prompt);
     if (turn.status === "interrupted") view.note("Stopped before the end; the partial answer is kept.");
