@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml plugins/*/pyproject.toml | cksum | cut -d' ' -f1)
 PACKAGES := aichats_core providers
 
-.PHONY: install demo test pytest lint typecheck docs bench clean
+.PHONY: install demo test pytest lint typecheck docs screenshots bench clean
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ typecheck: install
 
 docs: install  ## run the Python examples of README.md and docs/ against the emulator
 	$(BIN)/python docs/check_examples.py README.md docs/*.md
+
+screenshots: install  ## rewrite docs/images/web-chat*.png from the chat page's browser tests
+	AICHATS_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/web/test_page_look.py -k screenshots
 
 bench: install
 	$(BIN)/python bench/run.py

@@ -8,6 +8,8 @@ builds its DOM from the JSON API.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import mimetypes
 from importlib import resources
 from pathlib import PurePosixPath
@@ -42,26 +44,37 @@ def is_page(path: str) -> bool:
 
 
 async def index(request: web.Request) -> web.Response:
-    return _file("index.html")
+    return _answer(request, "index.html")
 
 
 async def static(request: web.Request) -> web.Response:
-    return _file(request.match_info["name"])
+    return _answer(request, request.match_info["name"])
 
 
-def _file(name: str) -> web.Response:
-    """A shipped asset by name; anything else (a path, a dotfile) is a 404."""
+def _answer(request: web.Request, name: str) -> web.Response:
+    """The asset, or a 304 when the browser's copy is current: ``no-cache`` makes it ask each
+    time, and the ETag (a hash of the file) makes the answer empty when nothing changed."""
+    body, kind, etag = _asset(name)
+    headers = {**HEADERS, "ETag": etag}
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    charset = "utf-8" if kind.startswith("text/") else None
+    return web.Response(body=body, content_type=kind, charset=charset, headers=headers)
+
+
+@functools.lru_cache(maxsize=32)
+def _asset(name: str) -> tuple[bytes, str, str]:
+    """A shipped asset by name, read once: its bytes, type and ETag. Anything else (a path,
+    a dotfile, a name not shipped) is a 404."""
     if "/" in name or "\\" in name or name.startswith(".") or not name:
         raise _missing(name)
     asset = resources.files("aichats_core.server.web").joinpath(name)
     if not asset.is_file():
         raise _missing(name)
+    body = asset.read_bytes()
     suffix = PurePosixPath(name).suffix
     kind = _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    charset = "utf-8" if kind.startswith("text/") else None
-    return web.Response(
-        body=asset.read_bytes(), content_type=kind, charset=charset, headers=HEADERS
-    )
+    return body, kind, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 def _missing(name: str) -> ApiError:

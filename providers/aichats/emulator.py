@@ -286,6 +286,12 @@ class AiChatsEmulator:
         """Queue scripts; each API request consumes the next one, in order."""
         self._queue.extend(scripts)
 
+    @property
+    def open_streams(self) -> int:
+        """Answers being written now: 0 once every client that asked has been answered or
+        has gone (a test of a client that stops mid-stream waits for it)."""
+        return len(self._streams)
+
     def reset(self) -> None:
         """Forget queued scripts and recorded requests; restore the constructor's script
         (``Script()`` unless one was given), so one emulator can serve many tests."""

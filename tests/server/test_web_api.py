@@ -159,3 +159,20 @@ async def test_without_history_the_page_api_says_so(
     async with http.get(f"{url}/aichats/conversations") as response:
         assert response.status == 404
         assert (await response.json())["error"]["code"] == "history_off"
+
+
+async def test_the_page_revalidates_with_its_etag(
+    base_url: str, http: aiohttp.ClientSession
+) -> None:
+    root = base_url.removesuffix("/v1")
+    async with http.get(f"{root}/static/app.js") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/javascript")
+        assert response.headers["Cache-Control"] == "no-cache"
+        etag = response.headers["ETag"]
+    async with http.get(f"{root}/static/app.js", headers={"If-None-Match": etag}) as response:
+        assert response.status == 304
+        assert await response.read() == b""
+    async with http.get(f"{root}/", headers={"If-None-Match": '"other"'}) as response:
+        assert response.status == 200
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]

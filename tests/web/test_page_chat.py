@@ -129,8 +129,7 @@ def test_stop_cancels_the_answer_the_server_stops_the_provider_and_the_text_stay
     assert WORDS.startswith(shown)
 
     # The server saw the page leave and closed the provider's stream, long before its end.
-    # (The emulator keeps the transport of each stream it is writing in _streams.)
-    assert wait_until(lambda: not upstream._streams, within=2.0)
+    assert wait_until(lambda: upstream.open_streams == 0, within=2.0)
     assert time.monotonic() - sent < 3.0
     conversation = page.locator(".history-item").first.get_attribute("data-id")
     assert conversation
@@ -155,7 +154,7 @@ def test_escape_stops_an_answer_too(page: Page, url: str, upstream: AiChatsEmula
     expect(page.locator(".message.assistant .note")).to_have_text(
         "Stopped; the partial answer is kept."
     )
-    assert wait_until(lambda: not upstream._streams, within=2.0)
+    assert wait_until(lambda: upstream.open_streams == 0, within=2.0)
     assert len(answer_text(page)) < len(WORDS)
 
 

@@ -4,6 +4,7 @@ load time measured by the browser itself."""
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 
@@ -12,7 +13,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from providers.aichats.emulator import AiChatsEmulator, Script
 
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+SCREENSHOTS_ENV = "AICHATS_SCREENSHOTS"
+"""Set to 1 (``make screenshots``) to write the docs' screenshots; else they go to a temporary
+directory, so that a test run leaves the tree as it was."""
 PHONE = {"width": 375, "height": 812}
 
 ANSWER = """Python's **asyncio** runs many waits at once on one thread. The core idea:
@@ -83,8 +87,14 @@ def _converse(page: Page, upstream: AiChatsEmulator) -> None:
 
 
 def test_screenshots_for_the_docs_and_the_phone_layout(
-    browser: Browser, page: Page, url: str, upstream: AiChatsEmulator, problems: PageProblems
+    browser: Browser,
+    page: Page,
+    url: str,
+    upstream: AiChatsEmulator,
+    problems: PageProblems,
+    tmp_path: Path,
 ) -> None:
+    IMAGES = DOCS_IMAGES if os.environ.get(SCREENSHOTS_ENV) == "1" else tmp_path
     load(page, url)
     _converse(page, upstream)
     expect(page.locator(".history-item")).to_have_count(3)
