@@ -69,9 +69,13 @@ async def _serve(args: argparse.Namespace, options: dict[str, Any]) -> None:
         print(f"aichats serve: OpenAI-compatible API at {url}/v1", flush=True)
         print(f"aichats serve: chat page at {url}/", flush=True)
         if args.command == "web" and not args.no_browser:
+            import threading
             import webbrowser
 
-            webbrowser.open(f"{url}/")
+            # Off the loop: a browser that runs in the foreground (w3m, lynx) would otherwise
+            # hold the server it is asking for the page.
+            opening = threading.Thread(target=webbrowser.open, args=(f"{url}/",), daemon=True)
+            opening.start()
 
     server = asyncio.create_task(
         serve(

@@ -152,16 +152,17 @@ async def _lifetime(app: web.Application) -> AsyncIterator[None]:
     state.closing = asyncio.get_running_loop().create_future()
     path = app[HISTORY]
     store = HistoryStore(path) if isinstance(path, Path) else None
-    async with (
-        Client(max_connections=state.max_connections) as client,
-        Client(max_connections=state.max_connections, history=store) as web_client,
-    ):
-        state.client, state.history = client, store
-        state.web_client = web_client if store is not None else None
+    async with Client(max_connections=state.max_connections) as client:
+        # The page's client records its turns; it shares the API's connection pool (and so
+        # its --max-connections cap).
+        web_client = None if store is None else Client(session=client.session, history=store)
+        state.client, state.history, state.web_client = client, store, web_client
         try:
             yield
         finally:
             state.client = state.web_client = state.history = None
+            if web_client is not None:
+                await web_client.aclose()  # writes its last turns; the session is the API's
             if not state.closing.done():
                 state.closing.set_result(None)
 

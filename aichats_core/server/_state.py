@@ -65,17 +65,6 @@ class ServerState:
             raise RuntimeError("the app has not started: run it with an aiohttp runner")
         return self.client
 
-    def require_web_client(self) -> Client:
-        if self.web_client is None:
-            from aichats_core.server._errors import ApiError
-
-            raise ApiError(
-                404,
-                "this server keeps no history (AICHATS_HISTORY=0): the chat page has no API",
-                code="history_off",
-            )
-        return self.web_client
-
     def require_closing(self) -> asyncio.Future[None]:
         if self.closing is None:
             raise RuntimeError("the app has not started: run it with an aiohttp runner")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import aclosing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,15 +27,20 @@ from aichats_core.errors import (
 )
 from aichats_core.health import tracker
 from aichats_core.history import HistoryStore
+from aichats_core.redaction import Scrubber
 from aichats_core.server._catalog import catalog, resolve
 from aichats_core.server._chat import event_stream, in_band
-from aichats_core.server._errors import ApiError, bad_request
+from aichats_core.server._errors import ApiError, bad_request, shutting_down
 from aichats_core.server._middlewares import began
 from aichats_core.server._pacing import Tick
 from aichats_core.server._request import read_json
 from aichats_core.server._state import STATE, ServerState
 
+if TYPE_CHECKING:
+    from aichats_core import Conversation
+
 PREFIX = "/v1/aichats/"
+_scrub = Scrubber()
 _LIMIT = 50
 
 
@@ -100,13 +105,21 @@ async def chat(request: web.Request) -> web.StreamResponse:
     target = resolve(model, state.served)
     options = dict(state.options_for(target.provider))
     proxy, retries = options.pop("proxy", None), options.pop("retries", None)
-    client = state.require_web_client()
     if ident is not None:
-        await asyncio.to_thread(_found, _history(state), ident)  # a 404 now, not mid-stream
-    talk = client.conversation(
-        target.provider, model=target.model, system=system, id=ident, proxy=proxy,
-        retries=retries, provider_options={target.provider: options},
-    )  # fmt: skip
+        _history(state)  # continuing needs the history: 404 history_off without it
+    client = state.web_client or state.require_client()  # without history, turns go unrecorded
+
+    def start() -> Conversation:  # reads the history: SQLite, off the loop
+        try:
+            return client.conversation(
+                target.provider, model=target.model, system=system, id=ident, proxy=proxy,
+                retries=retries, provider_options={target.provider: options},
+            )  # fmt: skip
+        except InvalidRequestError as exc:  # an unknown id: a 404 now, not mid-stream
+            raise ApiError(404, _public(str(exc)), param="conversation_id",
+                           code="conversation_not_found") from None  # fmt: skip
+
+    talk = await asyncio.to_thread(start)
     events = talk.stream(prompt, keep_partial=True)
     response = event_stream()
     began(response)
@@ -118,11 +131,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
             async for item in items:
                 if item is Tick.KEEPALIVE:
                     await response.write(b": keep-alive\n\n")
+                elif item is Tick.CLOSING:  # the server shuts down: the turn is cut, and said so
+                    await _send(response, _error(request, shutting_down(), received))
+                    break
                 elif isinstance(item, Tick):
-                    break  # the client left, or the server shuts down: the turn is cut
+                    break  # the client left (Stop): nobody to tell; the turn is kept, cut
                 else:
                     await _send(response, _event(item, received))
-    except AiChatsError as exc:
+    except (AiChatsError, ApiError) as exc:
+        await _send(response, _error(request, exc, received))
+    except Exception as exc:  # noqa: BLE001 - a bug: logged by in_band, told as a 500 would be
         await _send(response, _error(request, exc, received))
     finally:
         await events.aclose()
@@ -137,7 +155,10 @@ def _event(event: Any, received: list[str]) -> dict[str, Any]:
     if isinstance(event, ImageResponse):
         return {"type": "image", "url": event.images[0] if event.images else ""}
     if isinstance(event, Finish):
-        trail = [failure.model_dump() for failure in event.failures]
+        trail = [  # the server's logs have the details; the page gets them scrubbed
+            {"provider": f.provider, "error": f.error, "message": _scrub(f.message)[:300]}
+            for f in event.failures
+        ]
         return {
             "type": "finish",
             "provider": event.provider,
@@ -148,7 +169,7 @@ def _event(event: Any, received: list[str]) -> dict[str, Any]:
     return {"type": type(event).__name__.lower()}  # usage, tool calls: named, not shown
 
 
-def _error(request: web.Request, exc: AiChatsError, received: list[str]) -> dict[str, Any]:
+def _error(request: web.Request, exc: Exception, received: list[str]) -> dict[str, Any]:
     """A failure as the page shows it: the server's own wording (no upstream detail, no
     credentials), when to retry, and the text that came before."""
     retry_after: float | None = None
@@ -160,8 +181,8 @@ def _error(request: web.Request, exc: AiChatsError, received: list[str]) -> dict
         retry_after = max(0.0, (exc.until - datetime.now(UTC)).total_seconds())
     return {
         "type": "error",
-        "error": type(exc).__name__,
-        "message": in_band(request, exc).message,
+        "error": type(exc).__name__ if isinstance(exc, AiChatsError) else "ServerError",
+        "message": exc.message if isinstance(exc, ApiError) else in_band(request, exc).message,
         "retry_after": retry_after,
         "partial_text": "".join(received),
     }
@@ -186,12 +207,19 @@ def _found(store: HistoryStore, ident: str) -> Any:
     try:
         return store.conversation(ident)
     except InvalidRequestError as exc:
-        raise ApiError(404, str(exc), param="id", code="conversation_not_found") from None
+        raise ApiError(404, _public(str(exc)), param="id", code="conversation_not_found") from None
 
 
 def _removed(store: HistoryStore, ident: str) -> None:
-    _found(store, ident)
+    """Delete by the whole id only: a prefix (which reading accepts) must not delete."""
+    if _found(store, ident).id != ident:
+        raise ApiError(404, f"no conversation {ident!r}", param="id", code="conversation_not_found")
     store.remove(ident)
+
+
+def _public(message: str) -> str:
+    """A history error without the server's file path."""
+    return message.split(" in the history at ", 1)[0]
 
 
 def _text(body: dict[str, Any], name: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import mimetypes
 from importlib import resources
 from pathlib import PurePosixPath
 
@@ -56,7 +55,8 @@ def _answer(request: web.Request, name: str) -> web.Response:
     time, and the ETag (a hash of the file) makes the answer empty when nothing changed."""
     body, kind, etag = _asset(name)
     headers = {**HEADERS, "ETag": etag}
-    if etag in request.headers.get("If-None-Match", ""):
+    asked = {tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")}
+    if etag in asked or "*" in asked:
         return web.Response(status=304, headers=headers)
     charset = "utf-8" if kind.startswith("text/") else None
     return web.Response(body=body, content_type=kind, charset=charset, headers=headers)
@@ -66,15 +66,14 @@ def _answer(request: web.Request, name: str) -> web.Response:
 def _asset(name: str) -> tuple[bytes, str, str]:
     """A shipped asset by name, read once: its bytes, type and ETag. Anything else (a path,
     a dotfile, a name not shipped) is a 404."""
-    if "/" in name or "\\" in name or name.startswith(".") or not name:
-        raise _missing(name)
+    suffix = PurePosixPath(name).suffix
+    if "/" in name or "\\" in name or name.startswith((".", "_")) or suffix not in _TYPES:
+        raise _missing(name)  # only the page's own kinds of file: no module, no dotfile
     asset = resources.files("aichats_core.server.web").joinpath(name)
     if not asset.is_file():
         raise _missing(name)
     body = asset.read_bytes()
-    suffix = PurePosixPath(name).suffix
-    kind = _TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return body, kind, f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    return body, _TYPES[suffix], f'"{hashlib.sha256(body).hexdigest()[:32]}"'
 
 
 def _missing(name: str) -> ApiError:

@@ -176,3 +176,43 @@ async def test_the_page_revalidates_with_its_etag(
     async with http.get(f"{root}/", headers={"If-None-Match": '"other"'}) as response:
         assert response.status == 200
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_without_history_the_page_still_chats_but_cannot_continue(
+    start_server: Any, http: aiohttp.ClientSession, emulator: AiChatsEmulator
+) -> None:
+    url = await start_server(history=False)
+    emulator.enqueue(Script(text="unrecorded"))
+    events = await events_of(http, url, model="aichats/gpt-4", prompt="Hi")
+    assert "".join(e["text"] for e in events if e["type"] == "text") == "unrecorded"
+    async with http.post(
+        f"{url}/aichats/chat",
+        json={"model": "aichats/gpt-4", "prompt": "Hi", "conversation_id": events[0]["id"]},
+    ) as response:
+        assert response.status == 404
+        assert (await response.json())["error"]["code"] == "history_off"
+
+
+async def test_delete_needs_the_whole_id_and_errors_hide_the_servers_paths(
+    base_url: str, http: aiohttp.ClientSession, emulator: AiChatsEmulator
+) -> None:
+    ident = (await events_of(http, base_url, model="aichats/gpt-4", prompt="Hi"))[0]["id"]
+    async with http.delete(f"{base_url}/aichats/conversations/{ident[:8]}") as response:
+        assert response.status == 404
+    async with http.get(f"{base_url}/aichats/conversations/{ident}") as response:
+        assert response.status == 200  # still there
+    async with http.get(f"{base_url}/aichats/conversations/nothere") as response:
+        message = (await response.json())["error"]["message"]
+    assert "history.db" not in message
+    assert "nothere" in message
+
+
+async def test_only_the_pages_own_files_are_served(
+    base_url: str, http: aiohttp.ClientSession
+) -> None:
+    root = base_url.removesuffix("/v1")
+    for name in ("__init__.py", "_web_page.py", "app.py", ".env"):
+        async with http.get(f"{root}/static/{name}") as response:
+            assert response.status == 404, name
+    async with http.get(f"{root}/static/app.css", headers={"If-None-Match": "*"}) as response:
+        assert response.status == 304

@@ -529,6 +529,9 @@
     $("send").hidden = Boolean(controller);
     $("stop").hidden = !controller;
     setStatus(controller ? "Answering… (Escape stops)" : "");
+    // While an answer grows it is re-rendered each frame: a busy log makes screen readers
+    // wait and read the finished answer once, instead of again at every frame.
+    $("log").setAttribute("aria-busy", controller ? "true" : "false");
   }
 
   function stopAnswer() {
