@@ -769,8 +769,12 @@
     return [document.createTextNode(match[0])];
   }
 
-  // Nodes for one run of inline text; `links` is false inside a link's own text.
+  // Nodes for one run of inline text; `links` is false inside a link's own text. A run
+  // longer than INLINE_LIMIT stays plain text: the pattern backtracks on unmatched `**`,
+  // and a provider's answer must not make each frame take seconds.
+  const INLINE_LIMIT = 8000;
   function inline(text, links = true) {
+    if (text.length > INLINE_LIMIT) return [document.createTextNode(text)];
     const nodes = [];
     const pattern = new RegExp(INLINE.source, "g");
     let last = 0;
