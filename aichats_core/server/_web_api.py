@@ -136,6 +136,8 @@ async def chat(request: web.Request) -> web.StreamResponse:
                     break
                 elif isinstance(item, Tick):
                     break  # the client left (Stop): nobody to tell; the turn is kept, cut
+                elif isinstance(item, ImageResponse) and _remote(item):
+                    await _send(response, await _kept_image(state, target.provider, item))
                 else:
                     await _send(response, _event(item, received))
     except (AiChatsError, ApiError) as exc:
@@ -167,6 +169,28 @@ def _event(event: Any, received: list[str]) -> dict[str, Any]:
             "failures": trail,
         }
     return {"type": type(event).__name__.lower()}  # usage, tool calls: named, not shown
+
+
+def _remote(image: ImageResponse) -> bool:
+    return bool(image.images) and image.images[0].startswith(("http://", "https://"))
+
+
+async def _kept_image(state: ServerState, provider: str, image: ImageResponse) -> dict[str, Any]:
+    """An image the provider answered as a URL, fetched (with the provider's download rules)
+    and kept by this server: the page's CSP shows images from its own origin only, and a
+    download link works only there."""
+    from aichats_core.http import image_bytes
+    from aichats_core.server._images import FILES_PATH, SERVED_TYPES
+
+    options = state.options_for(provider)
+    data, kind = await image_bytes(
+        provider, image.images[0], options, session=state.require_client().session
+    )
+    if kind not in SERVED_TYPES:
+        from aichats_core.errors import ResponseFormatError
+
+        raise ResponseFormatError(provider, f"the image is {kind!r}, which the page cannot show")
+    return {"type": "image", "url": FILES_PATH + state.images.put(data, kind)}
 
 
 def _error(request: web.Request, exc: Exception, received: list[str]) -> dict[str, Any]:

@@ -216,3 +216,47 @@ async def test_only_the_pages_own_files_are_served(
             assert response.status == 404, name
     async with http.get(f"{root}/static/app.css", headers={"If-None-Match": "*"}) as response:
         assert response.status == 304
+
+
+async def test_an_image_answered_as_a_url_is_kept_and_served_from_this_server(
+    start_server: Any, http: aiohttp.ClientSession
+) -> None:
+    import io
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from PIL import Image
+
+    from aichats_core import ImageResponse
+    from aichats_core.testing import ScriptedProvider, registered
+
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(picture, format="PNG")
+    png = picture.getvalue()
+
+    async def serve_png(request: web.Request) -> web.Response:
+        return web.Response(body=png, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/red.png", serve_png)
+    async with TestServer(app, host="127.0.0.1") as elsewhere:
+        remote = str(elsewhere.make_url("/red.png"))
+        drawer = ScriptedProvider.script(
+            ImageResponse(images=[remote]),
+            name="Drawer",
+            options={"base_url": None},  # on loopback: its images may be too
+            models=["draw"],
+            default_model="draw",
+            image_models=["draw"],
+        )
+        with registered("drawer", drawer):
+            url = await start_server(
+                provider_options={"drawer": {"base_url": str(elsewhere.make_url("/"))}}
+            )
+            events = await events_of(http, url, model="drawer/draw", prompt="red")
+            [image] = [e for e in events if e["type"] == "image"]
+            assert image["url"].startswith("/v1/images/files/")  # same origin: the CSP allows it
+            root = url.removesuffix("/v1")
+            async with http.get(root + image["url"]) as response:
+                assert response.status == 200
+                assert await response.read() == png

@@ -199,3 +199,51 @@ def test_an_image_turn_in_the_history_says_the_image_is_not_kept(
         "An image (image/png) was made here; the history does not keep images."
     )
     expect(page.locator("#model")).to_have_value("aichats/dalle")  # the conversation's model
+
+
+def test_an_image_answered_as_a_url_is_shown_from_this_server(page: Page, site: Site) -> None:
+    import io
+
+    from aiohttp import web
+    from PIL import Image
+
+    from aichats_core import ImageResponse
+    from aichats_core.testing import ScriptedProvider, registered
+
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 6), "red").save(picture, format="PNG")
+
+    async def serve_png(request: web.Request) -> web.Response:
+        return web.Response(body=picture.getvalue(), content_type="image/png")
+
+    async def elsewhere() -> str:  # another origin, which the page's CSP does not allow
+        app = web.Application()
+        app.router.add_get("/red.png", serve_png)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site._runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    origin = site.thread.run(elsewhere())
+    drawer = ScriptedProvider.script(
+        ImageResponse(images=[f"{origin}/red.png"]),
+        name="Drawer",
+        options={"base_url": None},
+        models=["draw"],
+        default_model="draw",
+        image_models=["draw"],
+    )
+    with registered("drawer", drawer):
+        url = site.serve(provider_options={"drawer": {"base_url": origin}})
+        load(page, url)
+        page.locator("#model").select_option("drawer/draw")
+        send(page, "a red rectangle")
+        image = page.locator(".message.assistant img")
+        expect(image).to_be_visible()
+        wait_for_answer(page)
+        source = image.get_attribute("src") or ""
+        assert source.startswith("/v1/images/files/")  # kept by the server, same origin
+        assert image.evaluate("img => [img.complete, img.naturalWidth]") == [True, 8]
+        link = page.get_by_role("link", name="Download image")
+        expect(link).to_have_attribute("href", source)

@@ -455,8 +455,19 @@
     return subtype === "jpeg" ? "jpg" : subtype.replace(/\+xml$/, "");
   }
 
+  // An image this server keeps (one a provider answered as a URL): same origin, so the CSP
+  // shows it and the download link works.
+  function ownImage(url) {
+    try {
+      const own = new URL(url, location.href);
+      return own.origin === location.origin && own.pathname.startsWith("/v1/images/files/");
+    } catch (_) {
+      return false;
+    }
+  }
+
   function imageFigure(url, alt) {
-    if (!/^data:image\/[a-z0-9.+-]+[;,]/i.test(url) && !safeHref(url)) return null;
+    if (!/^data:image\/[a-z0-9.+-]+[;,]/i.test(url) && !ownImage(url) && !safeHref(url)) return null;
     const figure = document.createElement("figure");
     const img = document.createElement("img");
     img.src = url;
