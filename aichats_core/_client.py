@@ -197,25 +197,18 @@ class Client(AsyncClosing):
     ) -> ResultStream:
         """Like ``aichats_core.stream``, over this client's session and with its defaults;
         recorded in the history as a conversation of one turn when ``history`` is on."""
-        if (
-            tools is not None
-            or tool_choice is not None
-            or response_format is not None
-            or max_tokens is not None
-            or stop is not None
-        ):  # a plain call pays these tests, not a merge
-            options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
+        call = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
         if self._log is None:
             return self._call(
                 provider, messages, model, proxy, retries, provider_options,
-                keep_partial_text, options, ignore_breaker, deadline,
+                keep_partial_text, call, ignore_breaker, deadline,
             )  # fmt: skip
         validated = validate_messages(messages)
         events = self._call(
             provider, validated, model, proxy, retries, provider_options,
-            keep_partial_text, options, ignore_breaker, deadline,
+            keep_partial_text, call, ignore_breaker, deadline,
         )  # fmt: skip
-        turn = one_turn(provider, validated, model, options, self._secrets)
+        turn = one_turn(provider, validated, model, call, self._secrets)
         if proxy or provider_options:
             extra = {"provider_options": provider_options} if provider_options else {}
             turn = replace(turn, secrets=turn.secrets + credentials(extra, proxy))

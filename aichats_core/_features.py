@@ -69,9 +69,17 @@ def with_features(
     response_format: Any = None,
     max_tokens: Any = None,
     stop: Any = None,
-) -> dict[str, Any]:
-    """``options`` with the features a caller gave as arguments, to travel with them (callers
-    test for any first: a plain call should not pay for this)."""
+) -> Mapping[str, Any]:
+    """``options`` with the features a caller gave as arguments, to travel with them; a plain
+    call (none given) gets ``options`` back as they are, for five tests and no merge."""
+    if (
+        tools is None
+        and tool_choice is None
+        and response_format is None
+        and max_tokens is None
+        and stop is None
+    ):
+        return options
     given = {
         "tools": tools,
         "tool_choice": tool_choice,

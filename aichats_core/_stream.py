@@ -175,16 +175,9 @@ def stream(
     ...     print(event)
     """
     check_targets(provider, provider_options)
-    if (
-        tools is not None
-        or tool_choice is not None
-        or response_format is not None
-        or max_tokens is not None
-        or stop is not None
-    ):  # a plain call pays these tests, not a merge
-        options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
+    call = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
     return start(
-        provider, messages, model, proxy, retries, provider_options, options, keep_partial_text,
+        provider, messages, model, proxy, retries, provider_options, call, keep_partial_text,
         ignore_breaker=ignore_breaker, deadline=deadline,
     )  # fmt: skip
 
@@ -209,16 +202,9 @@ async def complete(
     """The whole answer: its text, or the first image URI for an image model (``stream``
     says what the arguments do)."""
     check_targets(provider, provider_options)
-    if (
-        tools is not None
-        or tool_choice is not None
-        or response_format is not None
-        or max_tokens is not None
-        or stop is not None
-    ):  # a plain call pays these tests, not a merge
-        options = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
+    call = with_features(options, tools, tool_choice, response_format, max_tokens, stop)
     events = start(
-        provider, messages, model, proxy, retries, provider_options, options, False,
+        provider, messages, model, proxy, retries, provider_options, call, False,
         ignore_breaker=ignore_breaker, deadline=deadline,
     )  # fmt: skip
     return await events.text()  # keeps the text, and gives it to an interruption
