@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from aichats_core._registry import ProviderRegistry, default_registry
+from aichats_core._registry import ProviderRegistry, default_registry, normalize_name
 from aichats_core._select import Selection, resolve_model
 from aichats_core.errors import AiChatsError, InvalidRequestError, ModelNotSupportedError
 
@@ -37,8 +37,6 @@ def is_auto(provider: object) -> bool:
 def check_auto_targets(names: list[str], registry: ProviderRegistry | None) -> None:
     """``provider_options`` of an ``auto`` call must name installed providers: options for a
     misspelt one would be dropped without a word."""
-    from aichats_core._registry import normalize_name
-
     known = {normalize_name(info.name) for info in (registry or default_registry).list()}
     for name in names:
         if normalize_name(name) not in known:

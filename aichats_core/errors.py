@@ -35,7 +35,6 @@ The transport's own exceptions (aiohttp's) are translated at one boundary,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
@@ -250,11 +249,9 @@ class ProviderUnavailableError(ProviderError):
         why: str = "",
         probing: bool = False,
     ) -> None:
-        from datetime import datetime  # not at import: start-up pays for no error
-
         self.until = until
         self.model = model
-        wait = max(0.0, (until - datetime.now(UTC)).total_seconds())
+        wait = self.retry_after
         what = f"model {model!r} " if model else ""
         last = f" (last: {why})" if why else ""
         if probing:
@@ -271,6 +268,14 @@ class ProviderUnavailableError(ProviderError):
             provider,
             f"{what}{state}, use another provider, or pass ignore_breaker=True to call it anyway",
         )
+
+    @property
+    def retry_after(self) -> float:
+        """Seconds from now until ``until`` (0 once it has passed): when to call again, as a
+        ``RateLimitError`` says it."""
+        from datetime import UTC, datetime  # not at import: start-up pays for no error
+
+        return max(0.0, (self.until - datetime.now(UTC)).total_seconds())
 
 
 class AllProvidersFailedError(ExceptionGroup[AiChatsError], AiChatsError):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aichats_core import ProviderInfo, list_providers
 
 if TYPE_CHECKING:
-    from aichats_core.health import HealthTracker
+    from aichats_core.health import HealthTracker, ProviderHealth
 
 
 def providers_command(args: argparse.Namespace) -> int:
@@ -60,7 +60,7 @@ def providers_command(args: argparse.Namespace) -> int:
 def _describe(
     info: ProviderInfo, measured: HealthTracker | None, *, with_options: bool
 ) -> dict[str, Any]:
-    health = measured.health(info.name).as_json() if measured is not None else dict(UNKNOWN)
+    health = (measured.health(info.name) if measured is not None else unknown()).as_json()
     row = {
         "name": info.name,
         "distribution": info.distribution,
@@ -97,14 +97,11 @@ def _options(info: ProviderInfo) -> list[dict[str, Any]] | None:
     ]
 
 
-UNKNOWN = {
-    "status": "unknown",
-    "cooling_until": None,
-    "last_success": None,
-    "last_error": None,
-    "success_rate": None,
-    "median_first_event_ms": None,
-}
+def unknown() -> ProviderHealth:
+    """The health of a provider nothing measured."""
+    from aichats_core.health import ProviderHealth
+
+    return ProviderHealth("unknown")
 
 
 def measured_health() -> HealthTracker | None:

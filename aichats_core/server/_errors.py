@@ -34,7 +34,6 @@ import json
 import logging
 import math
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any
 
 from aiohttp import web
@@ -214,9 +213,7 @@ def _upstream(error: ProviderError | AllProvidersFailedError) -> ApiError:
 
 def _cooling(what: str, error: ProviderUnavailableError) -> ApiError:
     """A provider whose breaker is open: nothing was sent; come back when it may be."""
-    from datetime import datetime
-
-    wait = max(0.0, (error.until - datetime.now(UTC)).total_seconds())
+    wait = error.retry_after
     model = f" for model {error.model!r}" if error.model else ""
     return ApiError(
         503,

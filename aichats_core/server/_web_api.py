@@ -116,8 +116,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                 retries=retries, provider_options={target.provider: options},
             )  # fmt: skip
         except InvalidRequestError as exc:  # an unknown id: a 404 now, not mid-stream
-            raise ApiError(404, _public(str(exc)), param="conversation_id",
-                           code="conversation_not_found") from None  # fmt: skip
+            raise _no_conversation(str(exc), "conversation_id") from None
 
     talk = await asyncio.to_thread(start)
     events = talk.stream(prompt, keep_partial=True)
@@ -196,13 +195,9 @@ async def _kept_image(state: ServerState, provider: str, image: ImageResponse) -
 def _error(request: web.Request, exc: Exception, received: list[str]) -> dict[str, Any]:
     """A failure as the page shows it: the server's own wording (no upstream detail, no
     credentials), when to retry, and the text that came before."""
-    retry_after: float | None = None
-    if isinstance(exc, RateLimitError):
-        retry_after = exc.retry_after
-    elif isinstance(exc, ProviderUnavailableError):
-        from datetime import UTC, datetime
-
-        retry_after = max(0.0, (exc.until - datetime.now(UTC)).total_seconds())
+    retry_after = (
+        exc.retry_after if isinstance(exc, RateLimitError | ProviderUnavailableError) else None
+    )
     return {
         "type": "error",
         "error": type(exc).__name__ if isinstance(exc, AiChatsError) else "ServerError",
@@ -231,19 +226,20 @@ def _found(store: HistoryStore, ident: str) -> Any:
     try:
         return store.conversation(ident)
     except InvalidRequestError as exc:
-        raise ApiError(404, _public(str(exc)), param="id", code="conversation_not_found") from None
+        raise _no_conversation(str(exc), "id") from None
 
 
 def _removed(store: HistoryStore, ident: str) -> None:
     """Delete by the whole id only: a prefix (which reading accepts) must not delete."""
     if _found(store, ident).id != ident:
-        raise ApiError(404, f"no conversation {ident!r}", param="id", code="conversation_not_found")
+        raise _no_conversation(f"no conversation {ident!r}", "id")
     store.remove(ident)
 
 
-def _public(message: str) -> str:
-    """A history error without the server's file path."""
-    return message.split(" in the history at ", 1)[0]
+def _no_conversation(message: str, param: str) -> ApiError:
+    """A 404 for an unknown conversation, its message without the history's file path."""
+    public = message.split(" in the history at ", 1)[0]
+    return ApiError(404, public, param=param, code="conversation_not_found")
 
 
 def _text(body: dict[str, Any], name: str) -> str:
